@@ -1,0 +1,74 @@
+// Trains the FER2013 model that ships inside the FacialExpression package: train on fer2013/train, choose
+// everything on fer2013/val, checkpoint every epoch and resume when started again with the same arguments.
+using System.CommandLine;
+using System.Diagnostics;
+using System.Formats.Tar;
+using System.IO.Compression;
+using FacialExpression;
+
+var dataOption = new Option<DirectoryInfo?>("--data") { Description = "Folder holding fer2013/train and fer2013/val (default: unpack ../shared/datasets/fer2013-train-val.tar.gz next to the output)." };
+var archiveOption = new Option<FileInfo>("--archive") { Description = "The dataset archive to unpack when --data is not given.", DefaultValueFactory = _ => new FileInfo("../shared/datasets/fer2013-train-val.tar.gz") };
+var outOption = new Option<DirectoryInfo>("--out") { Description = "Output folder: model, checkpoints, learning curve, reports.", DefaultValueFactory = _ => new DirectoryInfo("runs/fer2013") };
+var epochsOption = new Option<int>("--epochs") { Description = "Epochs (single cosine decay over all of them).", DefaultValueFactory = _ => 40 };
+var archOption = new Option<ExpressionArchitecture>("--architecture") { Description = "Network family.", DefaultValueFactory = _ => ExpressionArchitecture.Standard };
+var lrOption = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 0.05 };
+var batchOption = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 64 };
+var seedOption = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 1 };
+var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption };
+root.SetAction((parse, ct) =>
+{
+    var outDir = parse.GetValue(outOption)!;
+    outDir.Create();
+    var data = parse.GetValue(dataOption)?.FullName ?? Unpack(parse.GetValue(archiveOption)!, outDir);
+    var train = Path.Combine(data, "fer2013", "train");
+    var val = Path.Combine(data, "fer2013", "val");
+    var options = new ExpressionTrainingOptions
+    {
+        Epochs = parse.GetValue(epochsOption),
+        Architecture = parse.GetValue(archOption),
+        LearningRate = parse.GetValue(lrOption),
+        BatchSize = parse.GetValue(batchOption),
+        Seed = parse.GetValue(seedOption),
+        ValidationFolder = val,
+        EarlyStoppingPatience = 0,
+        CheckpointFolder = Path.Combine(outDir.FullName, "checkpoints"),
+    };
+    Console.WriteLine($"Options: {options}");
+    var clock = Stopwatch.StartNew();
+    using var model = ExpressionModel.Train(train, options, new SyncProgress(p => Console.WriteLine(p)), ct);
+    Console.WriteLine($"Training wall time: {clock.Elapsed}");
+    var modelPath = Path.Combine(outDir.FullName, "fer2013.fexm");
+    model.Save(modelPath);
+    Console.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB)");
+    foreach (var tta in Enum.GetValues<TestTimeAugmentation>())
+    {
+        model.TestTimeAugmentation = tta;
+        var sw = Stopwatch.StartNew();
+        var report = model.Evaluate(val);
+        Console.WriteLine($"== val, test-time augmentation {tta} ({sw.Elapsed.TotalSeconds:F1} s)\n{report}");
+        File.WriteAllText(Path.Combine(outDir.FullName, $"val-report-{tta}.txt"), report.ToString());
+    }
+    return Task.FromResult(0);
+});
+return await root.Parse(args).InvokeAsync();
+
+static string Unpack(FileInfo archive, DirectoryInfo outDir)
+{
+    var dest = Path.Combine(outDir.FullName, "data");
+    if (Directory.Exists(Path.Combine(dest, "fer2013", "val"))) return dest;
+    if (!archive.Exists) throw new FileNotFoundException($"Dataset archive '{archive.FullName}' not found; pass --data or --archive.");
+    Console.WriteLine($"Unpacking {archive.FullName} to {dest}");
+    var temp = dest + ".partial";
+    if (Directory.Exists(temp)) Directory.Delete(temp, true);
+    Directory.CreateDirectory(temp);
+    using (var gz = new GZipStream(archive.OpenRead(), CompressionMode.Decompress))
+        TarFile.ExtractToDirectory(gz, temp, overwriteFiles: true);
+    Directory.Move(temp, dest);
+    return dest;
+}
+
+/// <summary>Reports on the training thread, so lines appear in order.</summary>
+sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+{
+    public void Report(TrainingProgress value) => report(value);
+}

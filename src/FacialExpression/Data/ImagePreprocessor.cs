@@ -1,0 +1,110 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+
+namespace FacialExpression.Data;
+
+/// <summary>
+/// The ML.NET half of the model: ConvertToGrayscale → ResizeImages → ExtractPixels over decoded images. The fitted
+/// transformer is saved inside the model file and reused by every prediction, so training and prediction see
+/// identical pixels. Images are decoded with <see cref="MLImage"/> (the decoder ML.NET's LoadImages uses) one file at
+/// a time, so that one unreadable file is skipped and reported instead of aborting a whole dataset.
+/// </summary>
+internal sealed class ImagePreprocessor
+{
+    internal const string ImageColumn = "Image";
+    internal const string PixelsColumn = "Pixels";
+
+    private readonly MLContext _ml;
+    private readonly ITransformer _transformer;
+
+    private ImagePreprocessor(MLContext ml, ITransformer transformer, int imageSize)
+    {
+        _ml = ml;
+        _transformer = transformer;
+        ImageSize = imageSize;
+    }
+
+    public int ImageSize { get; }
+
+    /// <summary>Builds and fits the pipeline for <paramref name="imageSize"/>² single-channel pixels in [0, 1].</summary>
+    public static ImagePreprocessor Create(int imageSize, int seed)
+    {
+        var ml = new MLContext(seed);
+        var pipeline = ml.Transforms.ConvertToGrayscale("Gray", ImageColumn)
+            .Append(ml.Transforms.ResizeImages("Resized", imageSize, imageSize, "Gray", ImageResizingEstimator.ResizingKind.Fill))
+            .Append(ml.Transforms.ExtractPixels(PixelsColumn, "Resized", ImagePixelExtractingEstimator.ColorBits.Red,
+                scaleImage: 1f / 255f, outputAsFloatArray: true));
+        // The transforms are stateless; fitting on an empty view only fixes the schema.
+        var empty = ml.Data.LoadFromEnumerable(Array.Empty<ImageRow>());
+        return new ImagePreprocessor(ml, pipeline.Fit(empty), imageSize);
+    }
+
+    public void Save(Stream stream) => _ml.Model.Save(_transformer, null, stream);
+
+    public static ImagePreprocessor Load(Stream stream, int imageSize)
+    {
+        var ml = new MLContext(0);
+        var transformer = ml.Model.Load(stream, out _);
+        return new ImagePreprocessor(ml, transformer, imageSize);
+    }
+
+    /// <summary>Transforms decoded images into one contiguous buffer of <c>count × size × size</c> floats.</summary>
+    public float[] ToPixels(IReadOnlyList<MLImage> images)
+    {
+        int plane = ImageSize * ImageSize;
+        var result = new float[images.Count * plane];
+        if (images.Count == 0) return result;
+        var view = _ml.Data.LoadFromEnumerable(images.Select(i => new ImageRow { Image = i }));
+        var transformed = _transformer.Transform(view);
+        using var cursor = transformed.GetRowCursor(transformed.Schema.Where(c => c.Name == PixelsColumn));
+        var getter = cursor.GetGetter<VBuffer<float>>(transformed.Schema[PixelsColumn]);
+        VBuffer<float> buffer = default;
+        int row = 0;
+        while (cursor.MoveNext())
+        {
+            getter(ref buffer);
+            buffer.GetValues().CopyTo(result.AsSpan(row * plane, plane));
+            row++;
+        }
+        return result;
+    }
+
+    /// <summary>Converts 8-bit grayscale pixels to an image ML.NET's transforms accept.</summary>
+    public static MLImage FromGray(ReadOnlySpan<byte> gray, int width, int height)
+    {
+        var bgra = new byte[width * height * 4];
+        for (int i = 0; i < gray.Length; i++)
+        {
+            byte v = gray[i];
+            bgra[4 * i] = v; bgra[4 * i + 1] = v; bgra[4 * i + 2] = v; bgra[4 * i + 3] = 255;
+        }
+        return MLImage.CreateFromPixels(width, height, MLPixelFormat.Bgra32, bgra);
+    }
+
+    private sealed class ImageRow
+    {
+        [ImageType(48, 48)]
+        public MLImage? Image { get; set; }
+    }
+}
+
+internal static class ImageDecoder
+{
+    /// <summary>Decodes a file; returns <c>null</c> when it is not a readable image.</summary>
+    public static MLImage? TryDecode(string path)
+    {
+        try { return MLImage.CreateFromFile(path); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException or NotSupportedException) { return null; }
+    }
+
+    public static MLImage Decode(Stream stream, string description)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        try { return MLImage.CreateFromStream(stream); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or NotSupportedException)
+        {
+            throw new DatasetException(description, $"'{description}' is not a readable image ({e.Message}). Supply a JPEG, PNG, BMP, GIF or WebP image.", e);
+        }
+    }
+}

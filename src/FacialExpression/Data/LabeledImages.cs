@@ -1,0 +1,205 @@
+using System.Globalization;
+using Microsoft.ML.Data;
+
+namespace FacialExpression.Data;
+
+/// <summary>A decoded labelled dataset: one contiguous pixel buffer (N × size × size, values in [0, 1]) and label indices.</summary>
+internal sealed class LabeledImages
+{
+    public LabeledImages(IReadOnlyList<string> labels, float[] pixels, int[] targets, int imageSize, int skipped, IReadOnlyList<string> skippedExamples, string source)
+    {
+        Labels = labels; Pixels = pixels; Targets = targets; ImageSize = imageSize;
+        Skipped = skipped; SkippedExamples = skippedExamples; Source = source;
+    }
+
+    public IReadOnlyList<string> Labels { get; }
+    public float[] Pixels { get; }
+    public int[] Targets { get; }
+    public int ImageSize { get; }
+    public int Count => Targets.Length;
+    public int Skipped { get; }
+    public IReadOnlyList<string> SkippedExamples { get; }
+    public string Source { get; }
+
+    public LabeledImages Subset(IReadOnlyList<int> indices)
+    {
+        int plane = ImageSize * ImageSize;
+        var px = new float[indices.Count * plane];
+        var t = new int[indices.Count];
+        for (int i = 0; i < indices.Count; i++)
+        {
+            Array.Copy(Pixels, (long)indices[i] * plane, px, (long)i * plane, plane);
+            t[i] = Targets[indices[i]];
+        }
+        return new LabeledImages(Labels, px, t, ImageSize, 0, Array.Empty<string>(), Source);
+    }
+
+    /// <summary>A stratified, seeded split: <paramref name="fraction"/> of every class goes to the second part.</summary>
+    public (LabeledImages Train, LabeledImages Validation) StratifiedSplit(double fraction, int seed)
+    {
+        var rng = new Random(seed);
+        var train = new List<int>();
+        var val = new List<int>();
+        for (int c = 0; c < Labels.Count; c++)
+        {
+            var members = Enumerable.Range(0, Count).Where(i => Targets[i] == c).ToArray();
+            rng.Shuffle(members);
+            int nVal = members.Length < 2 ? 0 : Math.Max(1, (int)Math.Round(members.Length * fraction));
+            val.AddRange(members.Take(nVal));
+            train.AddRange(members.Skip(nVal));
+        }
+        train.Sort(); val.Sort();
+        return (Subset(train), Subset(val));
+    }
+
+    public string Describe() =>
+        string.Create(CultureInfo.InvariantCulture, $"{Count} images in {Labels.Count} classes from {Source}: ") +
+        string.Join(", ", Labels.Select((l, i) => $"{l} {Targets.Count(t => t == i)}"));
+}
+
+/// <summary>Reads folder-per-label datasets and FER2013's CSV format.</summary>
+internal static class DatasetReader
+{
+    private static readonly string[] FerCsvLabels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+
+    /// <summary>True when <paramref name="path"/> names a CSV file rather than a folder.</summary>
+    public static bool IsCsv(string path) => path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) && File.Exists(path);
+
+    /// <summary>Lists the class folders and their files, checking the layout.</summary>
+    public static (IReadOnlyList<string> Labels, IReadOnlyList<(string Path, int Label)> Files) ScanFolder(string root)
+    {
+        Guard.NotNullOrEmpty(root, nameof(root));
+        var full = Path.GetFullPath(root);
+        if (!Directory.Exists(full))
+            throw new DatasetException(full, File.Exists(full)
+                ? $"'{full}' is a file, not a dataset folder. Pass a folder holding one subfolder per expression (or a fer2013.csv file)."
+                : $"Dataset folder '{full}' does not exist. Pass a folder holding one subfolder per expression, e.g. train/happy/*.jpg.");
+        var classDirs = Directory.GetDirectories(full)
+            .Where(d => !Path.GetFileName(d).StartsWith('.'))
+            .OrderBy(d => Path.GetFileName(d), StringComparer.Ordinal).ToArray();
+        if (classDirs.Length == 0)
+            throw new DatasetException(full, $"Dataset folder '{full}' has no class subfolders. Put each expression's images in its own subfolder, e.g. '{Path.Combine(full, "happy")}'.");
+        if (classDirs.Length < 2)
+            throw new DatasetException(full, $"Dataset folder '{full}' has only one class ('{Path.GetFileName(classDirs[0])}'); at least two class subfolders are needed.");
+        var labels = classDirs.Select(Path.GetFileName).Select(n => n!).ToArray();
+        var files = new List<(string, int)>();
+        for (int c = 0; c < classDirs.Length; c++)
+        {
+            var inClass = Directory.GetFiles(classDirs[c], "*", SearchOption.AllDirectories)
+                .Where(f => !Path.GetFileName(f).StartsWith('.'))
+                .OrderBy(f => f, StringComparer.Ordinal).ToArray();
+            if (inClass.Length == 0)
+                throw new DatasetException(classDirs[c], $"Class folder '{classDirs[c]}' holds no images. Add images or remove the folder (classes found: {string.Join(", ", labels)}).");
+            files.AddRange(inClass.Select(f => (f, c)));
+        }
+        return (labels, files);
+    }
+
+    /// <summary>Decodes a folder-per-label dataset. Labels are mapped onto <paramref name="expectedLabels"/> when given.</summary>
+    public static LabeledImages ReadFolder(string root, ImagePreprocessor pre, bool throwOnUnreadable, IReadOnlyList<string>? expectedLabels = null, CancellationToken ct = default)
+    {
+        var (labels, files) = ScanFolder(root);
+        var map = MapLabels(labels, expectedLabels, Path.GetFullPath(root));
+        return Decode(files.Select(f => (f.Path, map[f.Label])).ToArray(), expectedLabels ?? labels, pre, throwOnUnreadable, Path.GetFullPath(root), ct);
+    }
+
+    /// <summary>Decodes (path, label index) pairs, skipping unreadable files.</summary>
+    public static LabeledImages Decode(IReadOnlyList<(string Path, int Label)> files, IReadOnlyList<string> labels, ImagePreprocessor pre, bool throwOnUnreadable, string source, CancellationToken ct = default)
+    {
+        var images = new MLImage?[files.Count];
+        try
+        {
+            Parallel.For(0, files.Count, new ParallelOptions { CancellationToken = ct }, i => images[i] = ImageDecoder.TryDecode(files[i].Path));
+            var bad = Enumerable.Range(0, files.Count).Where(i => images[i] is null).Select(i => files[i].Path).ToArray();
+            if (bad.Length > 0 && throwOnUnreadable)
+                throw new DatasetException(bad[0], $"{bad.Length} file(s) in '{source}' are not readable images, first: {string.Join(", ", bad.Take(5).Select(b => $"'{b}'"))}. Remove them, or set ThrowOnUnreadableImages = false to skip them.");
+            var keep = Enumerable.Range(0, files.Count).Where(i => images[i] is not null).ToArray();
+            var pixels = ToPixelsParallel(keep.Select(i => images[i]!).ToArray(), pre, ct);
+            var targets = keep.Select(i => files[i].Label).ToArray();
+            return new LabeledImages(labels, pixels, targets, pre.ImageSize, bad.Length, bad.Take(5).ToArray(), source);
+        }
+        finally
+        {
+            foreach (var img in images) img?.Dispose();
+        }
+    }
+
+    /// <summary>Runs the ML.NET transform in chunks on all cores.</summary>
+    public static float[] ToPixelsParallel(IReadOnlyList<MLImage> images, ImagePreprocessor pre, CancellationToken ct = default)
+    {
+        int plane = pre.ImageSize * pre.ImageSize;
+        var result = new float[(long)images.Count * plane];
+        const int chunk = 2048;
+        int chunks = (images.Count + chunk - 1) / chunk;
+        var all = images as MLImage[] ?? images.ToArray();
+        Parallel.For(0, chunks, new ParallelOptions { CancellationToken = ct }, k =>
+        {
+            int start = k * chunk, n = Math.Min(chunk, images.Count - start);
+            var part = pre.ToPixels(new ArraySegment<MLImage>(all, start, n));
+            Array.Copy(part, 0, result, (long)start * plane, part.Length);
+        });
+        return result;
+    }
+
+    /// <summary>Reads FER2013's <c>emotion,pixels,Usage</c> CSV, keeping rows whose Usage is <paramref name="usage"/>.</summary>
+    public static LabeledImages ReadFerCsv(string csvPath, string usage, ImagePreprocessor pre, IReadOnlyList<string>? expectedLabels = null, CancellationToken ct = default)
+    {
+        var full = Path.GetFullPath(csvPath);
+        if (!File.Exists(full)) throw new DatasetException(full, $"CSV file '{full}' does not exist.");
+        var images = new List<MLImage>();
+        var targets = new List<int>();
+        var usages = new SortedSet<string>(StringComparer.Ordinal);
+        var map = MapLabels(FerCsvLabels, expectedLabels, full);
+        try
+        {
+            using var reader = new StreamReader(full);
+            var header = reader.ReadLine();
+            if (header is null || !header.Replace(" ", "").StartsWith("emotion,pixels", StringComparison.OrdinalIgnoreCase))
+                throw new DatasetException(full, $"'{full}' is not in FER2013's CSV format: the header must be 'emotion,pixels,Usage' but was '{header}'.");
+            int lineNo = 1;
+            string? line;
+            while ((line = reader.ReadLine()) is not null)
+            {
+                lineNo++;
+                if (line.Length == 0) continue;
+                ct.ThrowIfCancellationRequested();
+                var parts = line.Split(',');
+                if (parts.Length < 2 || !int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int emotion) || emotion < 0 || emotion > 6)
+                    throw new DatasetException(full, $"Line {lineNo} of '{full}' is malformed: expected 'emotion(0-6),pixels,Usage'.");
+                var rowUsage = parts.Length > 2 ? parts[2].Trim() : "";
+                usages.Add(rowUsage);
+                if (!string.Equals(rowUsage, usage, StringComparison.OrdinalIgnoreCase)) continue;
+                var values = parts[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                int side = (int)Math.Round(Math.Sqrt(values.Length));
+                if (side * side != values.Length || side == 0)
+                    throw new DatasetException(full, $"Line {lineNo} of '{full}' has {values.Length} pixel values; a square image is needed (2304 for 48×48).");
+                var gray = new byte[values.Length];
+                for (int i = 0; i < values.Length; i++)
+                    if (!byte.TryParse(values[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out gray[i]))
+                        throw new DatasetException(full, $"Line {lineNo} of '{full}' has pixel value '{values[i]}'; values must be integers 0-255.");
+                images.Add(ImagePreprocessor.FromGray(gray, side, side));
+                targets.Add(map[emotion]);
+            }
+            if (images.Count == 0)
+                throw new DatasetException(full, $"'{full}' has no rows with Usage '{usage}'. Usages found: {string.Join(", ", usages)}.");
+            var pixels = ToPixelsParallel(images, pre, ct);
+            return new LabeledImages(expectedLabels ?? FerCsvLabels, pixels, targets.ToArray(), pre.ImageSize, 0, Array.Empty<string>(), $"{full} [{usage}]");
+        }
+        finally
+        {
+            foreach (var img in images) img.Dispose();
+        }
+    }
+
+    private static int[] MapLabels(IReadOnlyList<string> found, IReadOnlyList<string>? expected, string source)
+    {
+        if (expected is null) return Enumerable.Range(0, found.Count).ToArray();
+        return found.Select(l =>
+        {
+            int i = expected.ToList().IndexOf(l);
+            if (i < 0)
+                throw new DatasetException(source, $"'{source}' has class '{l}', which the model does not know. The model's labels are: {string.Join(", ", expected)}.");
+            return i;
+        }).ToArray();
+    }
+}

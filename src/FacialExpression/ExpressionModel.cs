@@ -1,0 +1,413 @@
+using FacialExpression.Data;
+using FacialExpression.Evaluation;
+using FacialExpression.Modeling;
+using FacialExpression.Persistence;
+using FacialExpression.Training;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using static TorchSharp.torch;
+
+namespace FacialExpression;
+
+/// <summary>
+/// A trained facial-expression classifier: ML.NET image preprocessing plus a TorchSharp CNN. Create one with
+/// <see cref="Train(string, ExpressionTrainingOptions?, IProgress{TrainingProgress}?, CancellationToken)"/> or
+/// <see cref="Load(string)"/>; it owns native memory, so dispose it. All prediction and evaluation members are
+/// thread-safe.
+/// </summary>
+public sealed partial class ExpressionModel : IDisposable
+{
+    private const int InferenceBatch = 256;
+    private readonly ExpressionNet _net;
+    private readonly ImagePreprocessor _pre;
+    private readonly ModelMetadata _meta;
+    private readonly object _gate = new();
+    private bool _disposed;
+
+    private ExpressionModel(ExpressionNet net, ImagePreprocessor pre, ModelMetadata meta)
+    {
+        _net = net;
+        _pre = pre;
+        _meta = meta;
+        Labels = Array.AsReadOnly(meta.Labels);
+    }
+
+    /// <summary>The expressions the model distinguishes, in score order (the class folder names, sorted ordinally).</summary>
+    public IReadOnlyList<string> Labels { get; }
+
+    /// <summary>Side of the square grayscale image inputs are resized to before the centre crop.</summary>
+    public int ImageSize => _meta.ImageSize;
+
+    /// <summary>Validation accuracy of the kept (best) epoch when the model was trained, or <c>null</c> without validation data.</summary>
+    public double? ValidationAccuracy => _meta.ValidationAccuracy;
+
+    /// <summary>
+    /// Test-time augmentation for <see cref="Predict(string)"/>, <see cref="PredictBatch"/> and <see cref="Evaluate(string)"/>.
+    /// Default <see cref="FacialExpression.TestTimeAugmentation.None"/>.
+    /// </summary>
+    public TestTimeAugmentation TestTimeAugmentation { get; set; } = TestTimeAugmentation.None;
+
+    /// <summary>
+    /// Trains a model on a folder holding one subfolder of images per expression (or FER2013's <c>fer2013.csv</c>,
+    /// whose <c>Training</c> rows are used).
+    /// </summary>
+    /// <param name="trainFolder">The training folder (labels are its subfolder names) or a FER2013 CSV file.</param>
+    /// <param name="options">Training settings; <c>null</c> for the defaults of <see cref="ExpressionTrainingOptions"/>.</param>
+    /// <param name="progress">Receives a data summary, warnings about skipped files and a snapshot after every epoch.</param>
+    /// <param name="cancellationToken">Stops training between batches; nothing is written on cancellation.</param>
+    /// <returns>The trained model, with the best validation epoch's weights.</returns>
+    /// <exception cref="DatasetException">The folder is missing, has fewer than two classes, an empty class, or (with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>) an unreadable file.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
+    /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static ExpressionModel Train(string trainFolder, ExpressionTrainingOptions? options = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Guard.NotNullOrEmpty(trainFolder, nameof(trainFolder));
+        var o = options ?? new ExpressionTrainingOptions();
+        o.Validate();
+        TorchRuntime.EnsureLoaded();
+        var pre = ImagePreprocessor.Create(o.ImageSize, o.Seed);
+        LabeledImages all;
+        LabeledImages? validation = null;
+        if (DatasetReader.IsCsv(trainFolder))
+        {
+            all = DatasetReader.ReadFerCsv(trainFolder, "Training", pre, null, cancellationToken);
+            if (o.ValidationFolder is null && o.ValidationFraction > 0)
+                validation = DatasetReader.ReadFerCsv(trainFolder, "PublicTest", pre, all.Labels, cancellationToken);
+        }
+        else
+        {
+            all = DatasetReader.ReadFolder(trainFolder, pre, o.ThrowOnUnreadableImages, null, cancellationToken);
+        }
+        return TrainOn(all, validation, pre, o, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Trains a model from an ML.NET <see cref="IDataView"/> holding an image-path column and a text label column
+    /// (for example one made by <c>mlContext.Data.LoadFromTextFile</c>). Labels are the distinct label values, sorted ordinally.
+    /// </summary>
+    /// <param name="trainData">The training rows.</param>
+    /// <param name="imagePathColumn">Name of the text column with image file paths. Default <c>"ImagePath"</c>.</param>
+    /// <param name="labelColumn">Name of the text column with the expression label. Default <c>"Label"</c>.</param>
+    /// <param name="options">Training settings; <c>null</c> for the defaults.</param>
+    /// <param name="progress">Receives progress snapshots.</param>
+    /// <param name="cancellationToken">Stops training between batches.</param>
+    /// <returns>The trained model.</returns>
+    /// <exception cref="ArgumentException">A column is missing or not text.</exception>
+    /// <exception cref="DatasetException">Fewer than two labels, or unreadable images with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>.</exception>
+    public static ExpressionModel Train(IDataView trainData, string imagePathColumn = "ImagePath", string labelColumn = "Label",
+        ExpressionTrainingOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(trainData);
+        var o = options ?? new ExpressionTrainingOptions();
+        o.Validate();
+        TorchRuntime.EnsureLoaded();
+        var rows = ReadPathsAndLabels(trainData, imagePathColumn, labelColumn);
+        var labels = rows.Select(r => r.Label).Distinct().OrderBy(l => l, StringComparer.Ordinal).ToArray();
+        if (labels.Length < 2)
+            throw new DatasetException(labelColumn, $"The '{labelColumn}' column has {labels.Length} distinct label(s) ({string.Join(", ", labels)}); at least two are needed.");
+        var pre = ImagePreprocessor.Create(o.ImageSize, o.Seed);
+        var files = rows.Select(r => (r.Path, Array.IndexOf(labels, r.Label))).ToArray();
+        var all = DatasetReader.Decode(files, labels, pre, o.ThrowOnUnreadableImages, "IDataView", cancellationToken);
+        return TrainOn(all, null, pre, o, progress, cancellationToken);
+    }
+
+    private static ExpressionModel TrainOn(LabeledImages all, LabeledImages? validation, ImagePreprocessor pre,
+        ExpressionTrainingOptions o, IProgress<TrainingProgress>? progress, CancellationToken ct)
+    {
+        if (all.Skipped > 0)
+            progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Message = $"Skipped {all.Skipped} unreadable file(s), e.g. {string.Join(", ", all.SkippedExamples.Select(p => $"'{p}'"))}." });
+        LabeledImages train = all;
+        if (o.ValidationFolder is not null && validation is null)
+        {
+            validation = DatasetReader.IsCsv(o.ValidationFolder)
+                ? DatasetReader.ReadFerCsv(o.ValidationFolder, "PublicTest", pre, all.Labels, ct)
+                : DatasetReader.ReadFolder(o.ValidationFolder, pre, o.ThrowOnUnreadableImages, all.Labels, ct);
+            if (validation.Skipped > 0)
+                progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Message = $"Skipped {validation.Skipped} unreadable validation file(s), e.g. {string.Join(", ", validation.SkippedExamples.Select(p => $"'{p}'"))}." });
+        }
+        else if (validation is null && o.ValidationFraction > 0)
+        {
+            (train, validation) = all.StratifiedSplit(o.ValidationFraction, o.Seed);
+        }
+        progress?.Report(new TrainingProgress
+        {
+            TotalEpochs = o.Epochs,
+            Message = $"Training on {train.Describe()}" + (validation is null ? "; no validation." : $"; validating on {validation.Count} images."),
+        });
+        var outcome = Trainer.Run(train, validation, o, progress, ct);
+        var meta = new ModelMetadata
+        {
+            Labels = all.Labels.ToArray(), ImageSize = o.ImageSize, CropSize = o.EffectiveCropSize, Architecture = o.Architecture,
+            Dropout = o.Dropout, Mean = MeanOf(outcome.Net), Std = StdOf(outcome.Net), Options = o with { CheckpointFolder = null },
+            EpochsRun = outcome.EpochsRun, BestEpoch = outcome.BestEpoch, ValidationAccuracy = outcome.BestValidationAccuracy,
+        };
+        return new ExpressionModel(outcome.Net, pre, meta) { LastRun = outcome };
+    }
+
+    internal TrainingOutcome? LastRun { get; private init; }
+
+    private static float MeanOf(ExpressionNet net) => net.Mean;
+    private static float StdOf(ExpressionNet net) => net.Std;
+
+    /// <summary>Evaluates the model on a folder-per-label test folder (or the <c>PrivateTest</c> rows of a FER2013 CSV file).</summary>
+    /// <param name="testFolder">Test images, one subfolder per label; every subfolder name must be one of <see cref="Labels"/>.</param>
+    /// <returns>Accuracy, macro-F1, log-loss, per-class precision/recall/F1 and the confusion matrix.</returns>
+    /// <exception cref="DatasetException">The folder is missing or malformed, or holds a label the model does not know.</exception>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public EvaluationReport Evaluate(string testFolder)
+    {
+        ThrowIfDisposed();
+        Guard.NotNullOrEmpty(testFolder, nameof(testFolder));
+        var data = DatasetReader.IsCsv(testFolder)
+            ? DatasetReader.ReadFerCsv(testFolder, "PrivateTest", _pre, Labels)
+            : ReadTestFolder(testFolder);
+        return EvaluateOn(data);
+    }
+
+    /// <summary>Evaluates the model on an ML.NET <see cref="IDataView"/> with image-path and text label columns.</summary>
+    /// <param name="testData">The test rows.</param>
+    /// <param name="imagePathColumn">Name of the text column with image file paths. Default <c>"ImagePath"</c>.</param>
+    /// <param name="labelColumn">Name of the text column with the true label. Default <c>"Label"</c>.</param>
+    /// <returns>The evaluation report.</returns>
+    /// <exception cref="DatasetException">A label is not one of <see cref="Labels"/>.</exception>
+    public EvaluationReport Evaluate(IDataView testData, string imagePathColumn = "ImagePath", string labelColumn = "Label")
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(testData);
+        var rows = ReadPathsAndLabels(testData, imagePathColumn, labelColumn);
+        var files = rows.Select(r =>
+        {
+            int i = Labels.ToList().IndexOf(r.Label);
+            if (i < 0) throw new DatasetException(r.Path, $"Label '{r.Label}' of '{r.Path}' is not one the model knows: {string.Join(", ", Labels)}.");
+            return (r.Path, i);
+        }).ToArray();
+        return EvaluateOn(DatasetReader.Decode(files, Labels, _pre, false, "IDataView"));
+    }
+
+    private LabeledImages ReadTestFolder(string folder)
+    {
+        var (found, _) = DatasetReader.ScanFolder(folder);
+        return DatasetReader.ReadFolder(folder, _pre, throwOnUnreadable: false, Labels);
+    }
+
+    private EvaluationReport EvaluateOn(LabeledImages data)
+    {
+        var probabilities = Probabilities(data.Pixels, data.Count);
+        return MetricsCalculator.Compute(Labels, data.Targets, probabilities, data.Skipped);
+    }
+
+    /// <summary>Predicts the expression of the face in an image file (a face crop; see the docs for photos).</summary>
+    /// <param name="imagePath">A JPEG, PNG, BMP, GIF or WebP file.</param>
+    /// <returns>The top label, its probability and every label's probability.</returns>
+    /// <exception cref="DatasetException">The file does not exist or is not a readable image.</exception>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public ExpressionPrediction Predict(string imagePath)
+    {
+        ThrowIfDisposed();
+        Guard.NotNullOrEmpty(imagePath, nameof(imagePath));
+        using var image = DecodeFile(imagePath);
+        return PredictImages([image])[0];
+    }
+
+    /// <summary>Predicts the expression of the face in an encoded image read from a stream.</summary>
+    /// <param name="image">A stream positioned at an encoded JPEG, PNG, BMP, GIF or WebP image; it is not closed.</param>
+    /// <returns>The prediction.</returns>
+    /// <exception cref="DatasetException">The stream does not hold a readable image.</exception>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public ExpressionPrediction Predict(Stream image)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(image);
+        using var decoded = ImageDecoder.Decode(image, "stream");
+        return PredictImages([decoded])[0];
+    }
+
+    /// <summary>Predicts the expression of a face given as 8-bit grayscale pixels, row-major.</summary>
+    /// <param name="grayPixels">width × height bytes, 0 = black.</param>
+    /// <param name="width">Image width in pixels.</param>
+    /// <param name="height">Image height in pixels.</param>
+    /// <returns>The prediction.</returns>
+    /// <exception cref="ArgumentException">The pixel count is not width × height.</exception>
+    public ExpressionPrediction Predict(ReadOnlySpan<byte> grayPixels, int width, int height)
+    {
+        ThrowIfDisposed();
+        Guard.InRange(width, 1, 1 << 15, nameof(width));
+        Guard.InRange(height, 1, 1 << 15, nameof(height));
+        if (grayPixels.Length != width * height)
+            throw new ArgumentException($"Expected width × height = {width * height} grayscale bytes but got {grayPixels.Length}.", nameof(grayPixels));
+        using var image = ImagePreprocessor.FromGray(grayPixels, width, height);
+        return PredictImages([image])[0];
+    }
+
+    /// <summary>Predicts many image files, decoding in parallel and running the network in batches.</summary>
+    /// <param name="imagePaths">Image files.</param>
+    /// <returns>One prediction per path, in input order.</returns>
+    /// <exception cref="DatasetException">A file does not exist or is not a readable image (named in the message).</exception>
+    public IReadOnlyList<ExpressionPrediction> PredictBatch(IEnumerable<string> imagePaths)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(imagePaths);
+        var paths = imagePaths.ToArray();
+        var images = new MLImage?[paths.Length];
+        try
+        {
+            Parallel.For(0, paths.Length, i => images[i] = ImageDecoder.TryDecode(paths[i]));
+            for (int i = 0; i < paths.Length; i++)
+                if (images[i] is null) DecodeFile(paths[i]).Dispose(); // throws the explanatory exception
+            return PredictImages(images!);
+        }
+        finally
+        {
+            foreach (var img in images) img?.Dispose();
+        }
+    }
+
+    /// <summary>Runs decoded images through preprocessing and the network.</summary>
+    internal IReadOnlyList<ExpressionPrediction> PredictImages(IReadOnlyList<MLImage> images)
+    {
+        ThrowIfDisposed();
+        var pixels = images.Count > 64 ? DatasetReader.ToPixelsParallel(images, _pre) : _pre.ToPixels(images);
+        var probs = Probabilities(pixels, images.Count);
+        var result = new ExpressionPrediction[images.Count];
+        for (int i = 0; i < result.Length; i++) result[i] = ToPrediction(probs[i]);
+        return result;
+    }
+
+    private ExpressionPrediction ToPrediction(float[] p)
+    {
+        int best = 0;
+        for (int j = 1; j < p.Length; j++) if (p[j] > p[best]) best = j;
+        var scores = new Dictionary<string, float>(p.Length);
+        for (int j = 0; j < p.Length; j++) scores[Labels[j]] = p[j];
+        return new ExpressionPrediction(Labels[best], p[best], scores);
+    }
+
+    /// <summary>Class probabilities for <paramref name="count"/> preprocessed images, with the current test-time augmentation.</summary>
+    internal float[][] Probabilities(float[] pixels, int count)
+    {
+        ThrowIfDisposed();
+        int size = _meta.ImageSize, crop = _meta.CropSize, k = Labels.Count;
+        var tta = TestTimeAugmentation;
+        var result = new float[count][];
+        lock (_gate)
+        {
+            using var noGrad = no_grad();
+            for (int start = 0; start < count; start += InferenceBatch)
+            {
+                using var scope = NewDisposeScope();
+                int n = Math.Min(InferenceBatch, count - start);
+                var x = tensor(pixels.AsSpan(start * size * size, n * size * size).ToArray(), [n, 1, size, size]);
+                var probs = zeros(n, k);
+                var views = Views(x, size, crop, tta);
+                foreach (var v in views) probs.add_(nn.functional.softmax(_net.call(v), 1));
+                probs.div_(views.Count);
+                var flat = probs.data<float>().ToArray();
+                for (int i = 0; i < n; i++) result[start + i] = flat.AsSpan(i * k, k).ToArray();
+            }
+        }
+        return result;
+    }
+
+    private static List<Tensor> Views(Tensor x, int size, int crop, TestTimeAugmentation tta)
+    {
+        var center = BatchAugmenter.CenterCrop(x, crop);
+        var views = new List<Tensor> { center };
+        if (tta == TestTimeAugmentation.None) return views;
+        if (tta == TestTimeAugmentation.TenCrop)
+        {
+            int e = size - crop;
+            foreach (var (r, c) in new[] { (0, 0), (0, e), (e, 0), (e, e) })
+                views.Add(x[.., .., r..(r + crop), c..(c + crop)]);
+        }
+        foreach (var v in views.ToArray()) views.Add(v.flip(3));
+        return views;
+    }
+
+    /// <summary>Saves the model (preprocessing, weights and metadata) to one file, atomically.</summary>
+    /// <param name="path">Destination file; replaced if it exists. Its folder is created if needed.</param>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public void Save(string path)
+    {
+        ThrowIfDisposed();
+        lock (_gate) ModelFile.Save(path, _meta, _pre, _net);
+    }
+
+    /// <summary>Loads a model written by <see cref="Save"/>.</summary>
+    /// <param name="path">The model file.</param>
+    /// <returns>The ready model.</returns>
+    /// <exception cref="ModelFormatException">The file is missing, truncated, corrupt, foreign or from a newer format version.</exception>
+    /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
+    public static ExpressionModel Load(string path)
+    {
+        Guard.NotNullOrEmpty(path, nameof(path));
+        var full = Path.GetFullPath(path);
+        if (!File.Exists(full)) throw new ModelFormatException(full, $"Model file '{full}' does not exist.");
+        using var stream = File.OpenRead(full);
+        return Load(stream, full);
+    }
+
+    /// <summary>Loads a model from a stream holding a file written by <see cref="Save"/>.</summary>
+    /// <param name="stream">The model bytes; read to the end, not closed.</param>
+    /// <returns>The ready model.</returns>
+    /// <exception cref="ModelFormatException">The bytes are not a valid model.</exception>
+    /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
+    public static ExpressionModel Load(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        return Load(stream, "stream");
+    }
+
+    private static ExpressionModel Load(Stream stream, string description)
+    {
+        TorchRuntime.EnsureLoaded();
+        var (meta, pre, net) = ModelFile.Load(stream, description);
+        return new ExpressionModel(net, pre, meta);
+    }
+
+    private static MLImage DecodeFile(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist.");
+        return ImageDecoder.TryDecode(full)
+            ?? throw new DatasetException(full, $"'{full}' is not a readable image. Supply a JPEG, PNG, BMP, GIF or WebP file.");
+    }
+
+    private static List<(string Path, string Label)> ReadPathsAndLabels(IDataView data, string pathColumn, string labelColumn)
+    {
+        var schema = data.Schema;
+        foreach (var name in new[] { pathColumn, labelColumn })
+        {
+            var col = schema.GetColumnOrNull(name);
+            if (col is null)
+                throw new ArgumentException($"The IDataView has no column '{name}'. Columns: {string.Join(", ", schema.Select(c => c.Name))}.", name == pathColumn ? nameof(pathColumn) : nameof(labelColumn));
+            if (col.Value.Type is not TextDataViewType)
+                throw new ArgumentException($"Column '{name}' must be text but is {col.Value.Type}.", name == pathColumn ? nameof(pathColumn) : nameof(labelColumn));
+        }
+        var rows = new List<(string, string)>();
+        using var cursor = data.GetRowCursor([schema[pathColumn], schema[labelColumn]]);
+        var pathGetter = cursor.GetGetter<ReadOnlyMemory<char>>(schema[pathColumn]);
+        var labelGetter = cursor.GetGetter<ReadOnlyMemory<char>>(schema[labelColumn]);
+        ReadOnlyMemory<char> p = default, l = default;
+        while (cursor.MoveNext())
+        {
+            pathGetter(ref p); labelGetter(ref l);
+            rows.Add((p.ToString(), l.ToString()));
+        }
+        return rows;
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>Releases the network's native memory. Idempotent; every other member then throws <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _net.Dispose();
+        }
+    }
+}

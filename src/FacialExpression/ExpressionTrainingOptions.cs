@@ -1,0 +1,158 @@
+namespace FacialExpression;
+
+/// <summary>The network family <see cref="ExpressionModel.Train(string, ExpressionTrainingOptions?, IProgress{TrainingProgress}?, CancellationToken)"/> builds.</summary>
+public enum ExpressionArchitecture
+{
+    /// <summary>Three small conv stages (16-32-64 channels, about 70 k parameters): trains in seconds, for small or synthetic datasets.</summary>
+    Compact,
+
+    /// <summary>VGG-style net, four stages of 3×3 conv/batch-norm/ReLU (32-64-128-256 channels, about 1.2 M parameters) with global average pooling: the default, and the shipped FER2013 model's family.</summary>
+    Standard,
+
+    /// <summary>The <see cref="Standard"/> layout at twice the width (64-128-256-512, about 4.7 M parameters): more accurate on large datasets, roughly 3× slower to train.</summary>
+    Large,
+}
+
+/// <summary>The optimiser used for training.</summary>
+public enum ExpressionOptimizer
+{
+    /// <summary>Stochastic gradient descent with Nesterov momentum and decoupled weight decay.</summary>
+    SgdNesterov,
+
+    /// <summary>AdamW (Adam with decoupled weight decay).</summary>
+    AdamW,
+}
+
+/// <summary>The learning-rate schedule applied per optimisation step.</summary>
+public enum LearningRateSchedule
+{
+    /// <summary>Linear warm-up for <see cref="ExpressionTrainingOptions.WarmupEpochs"/>, then a single cosine decay to zero at the last epoch.</summary>
+    WarmupCosine,
+
+    /// <summary>One-cycle: rise to <see cref="ExpressionTrainingOptions.LearningRate"/> over the first 30 % of steps, then cosine-anneal to 1/1000 of it.</summary>
+    OneCycle,
+}
+
+/// <summary>
+/// Immutable settings for <see cref="ExpressionModel.Train(string, ExpressionTrainingOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>.
+/// Every property has a documented default; values are validated once when training starts.
+/// </summary>
+public sealed record ExpressionTrainingOptions
+{
+    /// <summary>Number of passes over the training data. Default 30; 1 to 10 000.</summary>
+    public int Epochs { get; init; } = 30;
+
+    /// <summary>Images per optimisation step. Default 64; 1 to 4096.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Peak learning rate. Default 0.05 (suits <see cref="ExpressionOptimizer.SgdNesterov"/>; use about 0.002 for AdamW); greater than 0 and at most 10.</summary>
+    public double LearningRate { get; init; } = 0.05;
+
+    /// <summary>Decoupled weight decay. Default 5e-4; 0 to 1.</summary>
+    public double WeightDecay { get; init; } = 5e-4;
+
+    /// <summary>Momentum for SGD (beta1 for AdamW). Default 0.9; 0 to less than 1.</summary>
+    public double Momentum { get; init; } = 0.9;
+
+    /// <summary>The optimiser. Default <see cref="ExpressionOptimizer.SgdNesterov"/>.</summary>
+    public ExpressionOptimizer Optimizer { get; init; } = ExpressionOptimizer.SgdNesterov;
+
+    /// <summary>The learning-rate schedule. Default <see cref="LearningRateSchedule.WarmupCosine"/>.</summary>
+    public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.WarmupCosine;
+
+    /// <summary>Warm-up length in epochs for <see cref="LearningRateSchedule.WarmupCosine"/>. Default 1; 0 to <see cref="Epochs"/>.</summary>
+    public double WarmupEpochs { get; init; } = 1;
+
+    /// <summary>Side of the square grayscale image every input is resized to. Default 48 (FER2013's size); 16 to 256.</summary>
+    public int ImageSize { get; init; } = 48;
+
+    /// <summary>
+    /// Side of the random crop the network trains on (prediction uses the centre crop, or ten crops with
+    /// <see cref="TestTimeAugmentation.TenCrop"/>). Default <c>null</c>: 5/6 of <see cref="ImageSize"/>, 40 for 48.
+    /// Between 8 and <see cref="ImageSize"/>.
+    /// </summary>
+    public int? CropSize { get; init; }
+
+    /// <summary>The network family. Default <see cref="ExpressionArchitecture.Standard"/>.</summary>
+    public ExpressionArchitecture Architecture { get; init; } = ExpressionArchitecture.Standard;
+
+    /// <summary>
+    /// A folder-per-label folder (or a <c>fer2013.csv</c> file) to validate on after every epoch. Default <c>null</c>:
+    /// hold out <see cref="ValidationFraction"/> of the training data instead (for a CSV training source, its
+    /// <c>PublicTest</c> rows).
+    /// </summary>
+    public string? ValidationFolder { get; init; }
+
+    /// <summary>
+    /// Fraction of the training images held out (stratified by label, seeded by <see cref="Seed"/>) for validation
+    /// when <see cref="ValidationFolder"/> is not set. Default 0.1; 0 (no validation, no early stopping) to 0.5.
+    /// </summary>
+    public double ValidationFraction { get; init; } = 0.1;
+
+    /// <summary>
+    /// Stop when validation accuracy has not improved for this many epochs; the best epoch's weights are restored
+    /// either way. Default 10; 0 disables early stopping (the best epoch is still restored).
+    /// </summary>
+    public int EarlyStoppingPatience { get; init; } = 10;
+
+    /// <summary>Label-smoothing factor of the cross-entropy loss. Default 0.1; 0 to less than 1.</summary>
+    public double LabelSmoothing { get; init; } = 0.1;
+
+    /// <summary>Dropout probability before the classifier. Default 0.3; 0 to less than 1.</summary>
+    public double Dropout { get; init; } = 0.3;
+
+    /// <summary>Randomly mirror training images left-right. Default <c>true</c>.</summary>
+    public bool HorizontalFlip { get; init; } = true;
+
+    /// <summary>Maximum random rotation of training images, in degrees. Default 10; 0 (off) to 45.</summary>
+    public double MaxRotationDegrees { get; init; } = 10;
+
+    /// <summary>Maximum random relative scale change of training images (0.1 = ±10 %). Default 0.1; 0 (off) to 0.5.</summary>
+    public double MaxScaleChange { get; init; } = 0.1;
+
+    /// <summary>Probability of erasing a random rectangle of each training image. Default 0.25; 0 (off) to 1.</summary>
+    public double RandomErasingProbability { get; init; } = 0.25;
+
+    /// <summary>Seed for every random number generator used in training (weights, shuffling, split, augmentation). Default 1.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>
+    /// When <c>true</c>, an unreadable or non-image file in a dataset throws a <see cref="DatasetException"/>;
+    /// when <c>false</c> (default) it is skipped, counted and the first few paths are named in a progress warning.
+    /// </summary>
+    public bool ThrowOnUnreadableImages { get; init; }
+
+    /// <summary>
+    /// Folder that receives a checkpoint after every epoch and from which an interrupted run resumes when it is
+    /// started again with the same options. Default <c>null</c>: no checkpoints.
+    /// </summary>
+    public string? CheckpointFolder { get; init; }
+
+    /// <summary>CPU threads libtorch may use. Default <c>null</c>: all logical cores. 1 to 1024.</summary>
+    public int? Threads { get; init; }
+
+    internal int EffectiveCropSize => CropSize ?? (int)Math.Round(ImageSize * 5.0 / 6.0);
+
+    internal void Validate()
+    {
+        Guard.InRange(Epochs, 1, 10_000, nameof(Epochs));
+        Guard.InRange(BatchSize, 1, 4096, nameof(BatchSize));
+        Guard.InRange(LearningRate, double.Epsilon, 10, nameof(LearningRate));
+        Guard.InRange(WeightDecay, 0, 1, nameof(WeightDecay));
+        Guard.InRange(Momentum, 0, 0.999999, nameof(Momentum));
+        Guard.InRange(WarmupEpochs, 0, Epochs, nameof(WarmupEpochs));
+        Guard.InRange(ImageSize, 16, 256, nameof(ImageSize));
+        Guard.InRange(EffectiveCropSize, 8, ImageSize, nameof(CropSize));
+        Guard.InRange(ValidationFraction, 0, 0.5, nameof(ValidationFraction));
+        Guard.InRange(EarlyStoppingPatience, 0, 10_000, nameof(EarlyStoppingPatience));
+        Guard.InRange(LabelSmoothing, 0, 0.999, nameof(LabelSmoothing));
+        Guard.InRange(Dropout, 0, 0.999, nameof(Dropout));
+        Guard.InRange(MaxRotationDegrees, 0, 45, nameof(MaxRotationDegrees));
+        Guard.InRange(MaxScaleChange, 0, 0.5, nameof(MaxScaleChange));
+        Guard.InRange(RandomErasingProbability, 0, 1, nameof(RandomErasingProbability));
+        if (Threads is int t) Guard.InRange(t, 1, 1024, nameof(Threads));
+        Guard.Defined(Architecture, nameof(Architecture));
+        Guard.Defined(Optimizer, nameof(Optimizer));
+        Guard.Defined(Schedule, nameof(Schedule));
+    }
+}

@@ -1,0 +1,73 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace FacialExpression.Modeling;
+
+/// <summary>
+/// A VGG-style CNN: stages of 3×3 conv → batch-norm → ReLU (one conv in the first stage, two after), each ending in
+/// 2×2 max-pooling, then global average pooling, dropout and a linear classifier. Input is <c>[N, 1, H, W]</c> pixels
+/// in [0, 1]; the module normalises them with the training set's mean and standard deviation.
+/// The field names are the weight file's keys: renaming one changes the model format.
+/// </summary>
+internal sealed class ExpressionNet : Module<Tensor, Tensor>
+{
+    private readonly Sequential features;
+    private readonly Dropout dropout;
+    private readonly Linear classifier;
+    private readonly float _mean;
+    private readonly float _std;
+
+    public ExpressionNet(ExpressionArchitecture architecture, int classes, double dropoutRate, float mean, float std)
+        : base("ExpressionNet")
+    {
+        int[] widths = Widths(architecture);
+        var layers = new List<(string, Module<Tensor, Tensor>)>();
+        int cin = 1;
+        for (int s = 0; s < widths.Length; s++)
+        {
+            int convs = s == 0 ? 1 : 2;
+            for (int k = 0; k < convs; k++)
+            {
+                layers.Add(($"conv{s}_{k}", Conv2d(cin, widths[s], 3, padding: 1, bias: false)));
+                layers.Add(($"bn{s}_{k}", BatchNorm2d(widths[s])));
+                layers.Add(($"relu{s}_{k}", ReLU(inplace: true)));
+                cin = widths[s];
+            }
+            layers.Add(($"pool{s}", MaxPool2d(2)));
+        }
+        layers.Add(("gap", AdaptiveAvgPool2d(1)));
+        layers.Add(("flatten", Flatten()));
+        features = Sequential(layers);
+        dropout = Dropout(dropoutRate);
+        classifier = Linear(cin, classes);
+        _mean = mean;
+        _std = std;
+        RegisterComponents();
+        foreach (var (_, m) in named_modules())
+        {
+            if (m is Conv2d conv) init.kaiming_normal_(conv.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
+        }
+    }
+
+    public float Mean => _mean;
+    public float Std => _std;
+
+    public static int[] Widths(ExpressionArchitecture architecture) => architecture switch
+    {
+        ExpressionArchitecture.Compact => [16, 32, 64],
+        ExpressionArchitecture.Standard => [32, 64, 128, 256],
+        ExpressionArchitecture.Large => [64, 128, 256, 512],
+        _ => throw new ArgumentOutOfRangeException(nameof(architecture), architecture, "Unknown architecture."),
+    };
+
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = (input - _mean) / _std;
+        x = features.call(x);
+        x = dropout.call(x);
+        return classifier.call(x).MoveToOuterDisposeScope();
+    }
+}

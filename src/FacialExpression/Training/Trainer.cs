@@ -1,0 +1,289 @@
+using System.Diagnostics;
+using System.Text.Json;
+using FacialExpression.Data;
+using FacialExpression.Modeling;
+using TorchSharp;
+using static TorchSharp.torch;
+using OptimizerHelper = TorchSharp.Modules.OptimizerHelper;
+
+namespace FacialExpression.Training;
+
+/// <summary>Result of a training run: the trained network (best epoch restored) and a summary.</summary>
+internal sealed record TrainingOutcome(ExpressionNet Net, int EpochsRun, int BestEpoch, double? BestValidationAccuracy, double SecondsPerEpoch, double ImagesPerSecond, IReadOnlyList<TrainingProgress> History);
+
+/// <summary>
+/// The training loop: seeded shuffling, batched augmentation, SGD/AdamW with a per-step schedule, validation every
+/// epoch, early stopping that restores the best weights, and optional per-epoch checkpoints for resuming.
+/// </summary>
+internal static class Trainer
+{
+    public static TrainingOutcome Run(LabeledImages train, LabeledImages? validation, ExpressionTrainingOptions o,
+        IProgress<TrainingProgress>? progress, CancellationToken ct)
+    {
+        TorchRuntime.EnsureLoaded();
+        torch.set_num_threads(o.Threads ?? Environment.ProcessorCount);
+        var clock = Stopwatch.StartNew();
+        int size = train.ImageSize, crop = o.EffectiveCropSize, classes = train.Labels.Count;
+        var (mean, std) = MeanStd(train.Pixels);
+
+        torch.manual_seed(o.Seed);
+        var net = new ExpressionNet(o.Architecture, classes, o.Dropout, mean, std);
+        OptimizerHelper? optimizer = null;
+        Tensor? xTrain = null, yTrain = null, xVal = null, yVal = null;
+        var succeeded = false;
+        try
+        {
+            xTrain = tensor(train.Pixels, [train.Count, 1, size, size]);
+            yTrain = tensor(train.Targets.Select(t => (long)t).ToArray());
+            if (validation is { Count: > 0 })
+            {
+                xVal = tensor(validation.Pixels, [validation.Count, 1, size, size]);
+                yVal = tensor(validation.Targets.Select(t => (long)t).ToArray());
+            }
+
+            var parameters = net.parameters().ToArray();
+            optimizer = o.Optimizer == ExpressionOptimizer.AdamW
+                ? optim.AdamW(parameters, o.LearningRate, beta1: o.Momentum, weight_decay: o.WeightDecay)
+                : optim.SGD(parameters, o.LearningRate, momentum: o.Momentum, nesterov: o.Momentum > 0, weight_decay: o.WeightDecay);
+
+            var augmenter = new BatchAugmenter(o);
+            int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
+            long totalSteps = (long)stepsPerEpoch * o.Epochs;
+            var history = new List<TrainingProgress>();
+            var checkpoint = o.CheckpointFolder is null ? null : new Checkpoint(o.CheckpointFolder, o);
+            int startEpoch = 1, bestEpoch = 0, sinceBest = 0;
+            double bestAcc = double.NegativeInfinity;
+            Dictionary<string, Tensor>? bestWeights = null;
+            if (checkpoint?.TryResume(net, optimizer, out var state) == true)
+            {
+                startEpoch = state!.Epoch + 1; bestEpoch = state.BestEpoch; bestAcc = state.BestAccuracy; sinceBest = state.SinceBest;
+                history.AddRange(state.History);
+                bestWeights = checkpoint.LoadBest(net);
+                progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Elapsed = clock.Elapsed, Message = $"Resumed from checkpoint after epoch {state.Epoch} in '{o.CheckpointFolder}'." });
+            }
+
+            double lastLr = o.LearningRate;
+            double trainSeconds = 0; long trainImages = 0;
+            int epoch = startEpoch;
+            for (; epoch <= o.Epochs; epoch++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var epochClock = Stopwatch.StartNew();
+                // Per-epoch seeds make a resumed run identical to an uninterrupted one.
+                torch.manual_seed(o.Seed * 100_003L + epoch);
+                using var gen = new Generator((ulong)(o.Seed * 1_000_003L + epoch));
+                net.train();
+                double lossSum = 0; long correct = 0, seen = 0;
+                using (var perm = randperm(train.Count, generator: gen))
+                {
+                    for (int step = 0; step < stepsPerEpoch; step++)
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        using var scope = NewDisposeScope();
+                        long globalStep = (long)(epoch - 1) * stepsPerEpoch + step;
+                        lastLr = Schedules.LearningRate(o, globalStep, totalSteps, stepsPerEpoch);
+                        foreach (var g in optimizer.ParamGroups) g.LearningRate = lastLr;
+                        int start = step * o.BatchSize, count = Math.Min(o.BatchSize, train.Count - start);
+                        var idx = perm.narrow(0, start, count);
+                        var x = augmenter.Augment(xTrain.index_select(0, idx), gen);
+                        var y = yTrain.index_select(0, idx);
+                        var logits = net.call(x);
+                        var loss = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
+                        optimizer.zero_grad();
+                        loss.backward();
+                        optimizer.step();
+                        lossSum += loss.item<float>() * count;
+                        correct += logits.argmax(1).eq(y).sum().item<long>();
+                        seen += count;
+                    }
+                }
+                double seconds = epochClock.Elapsed.TotalSeconds;
+                trainSeconds += seconds; trainImages += seen;
+                double? vLoss = null, vAcc = null;
+                if (xVal is not null) (vLoss, vAcc) = Validate(net, xVal, yVal!, crop, ct);
+                bool best = vAcc is double a ? a > bestAcc : true;
+                if (best)
+                {
+                    bestAcc = vAcc ?? double.NegativeInfinity; bestEpoch = epoch; sinceBest = 0;
+                    DisposeAll(bestWeights);
+                    bestWeights = CloneWeights(net);
+                }
+                else sinceBest++;
+                var report = new TrainingProgress
+                {
+                    Epoch = epoch, TotalEpochs = o.Epochs, TrainLoss = lossSum / seen, TrainAccuracy = (double)correct / seen,
+                    ValidationLoss = vLoss, ValidationAccuracy = vAcc, LearningRate = lastLr, Elapsed = clock.Elapsed,
+                    ImagesPerSecond = seen / seconds, IsBestEpoch = best,
+                };
+                history.Add(report);
+                checkpoint?.Save(net, optimizer, new CheckpointState(epoch, bestEpoch, bestAcc, sinceBest, history), best);
+                progress?.Report(report);
+                if (xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience)
+                {
+                    progress?.Report(new TrainingProgress { Epoch = 0, TotalEpochs = o.Epochs, Elapsed = clock.Elapsed, Message = $"Early stopping after epoch {epoch}: no validation improvement for {sinceBest} epochs; restoring epoch {bestEpoch}." });
+                    epoch++;
+                    break;
+                }
+            }
+            if (bestWeights is not null) RestoreWeights(net, bestWeights);
+            DisposeAll(bestWeights);
+            net.eval();
+            succeeded = true;
+            int epochsRun = Math.Min(epoch - 1, o.Epochs) - startEpoch + 1;
+            return new TrainingOutcome(net, Math.Min(epoch - 1, o.Epochs), bestEpoch, double.IsNegativeInfinity(bestAcc) ? null : bestAcc,
+                epochsRun > 0 ? trainSeconds / epochsRun : 0, trainSeconds > 0 ? trainImages / trainSeconds : 0, history);
+        }
+        finally
+        {
+            optimizer?.Dispose();
+            xTrain?.Dispose(); yTrain?.Dispose(); xVal?.Dispose(); yVal?.Dispose();
+            if (!succeeded) net.Dispose();
+        }
+    }
+
+    /// <summary>Mean loss and accuracy on the centre crops of a validation set, in eval mode without gradients.</summary>
+    internal static (double Loss, double Accuracy) Validate(ExpressionNet net, Tensor x, Tensor y, int crop, CancellationToken ct)
+    {
+        net.eval();
+        using var noGrad = no_grad();
+        double lossSum = 0; long correct = 0; long n = x.shape[0];
+        const int batch = 512;
+        for (long start = 0; start < n; start += batch)
+        {
+            ct.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            long count = Math.Min(batch, n - start);
+            var xb = BatchAugmenter.CenterCrop(x.narrow(0, start, count), crop);
+            var yb = y.narrow(0, start, count);
+            var logits = net.call(xb);
+            lossSum += nn.functional.cross_entropy(logits, yb, reduction: nn.Reduction.Sum).item<float>();
+            correct += logits.argmax(1).eq(yb).sum().item<long>();
+        }
+        net.train();
+        return (lossSum / n, (double)correct / n);
+    }
+
+    private static (float Mean, float Std) MeanStd(float[] pixels)
+    {
+        double sum = 0, sq = 0;
+        foreach (var p in pixels) { sum += p; sq += (double)p * p; }
+        double mean = sum / pixels.Length;
+        double std = Math.Sqrt(Math.Max(sq / pixels.Length - mean * mean, 1e-8));
+        return ((float)mean, (float)Math.Max(std, 1e-3));
+    }
+
+    internal static Dictionary<string, Tensor> CloneWeights(nn.Module net)
+    {
+        var copy = new Dictionary<string, Tensor>();
+        foreach (var (name, t) in net.state_dict()) copy[name] = t.detach().clone().DetachFromDisposeScope();
+        return copy;
+    }
+
+    private static void RestoreWeights(nn.Module net, Dictionary<string, Tensor> weights)
+    {
+        using var noGrad = no_grad();
+        var current = net.state_dict();
+        foreach (var (name, t) in weights) current[name].copy_(t);
+    }
+
+    private static void DisposeAll(Dictionary<string, Tensor>? weights)
+    {
+        if (weights is null) return;
+        foreach (var t in weights.Values) t.Dispose();
+    }
+}
+
+/// <summary>Learning-rate schedules, evaluated per optimisation step.</summary>
+internal static class Schedules
+{
+    public static double LearningRate(ExpressionTrainingOptions o, long step, long totalSteps, int stepsPerEpoch)
+    {
+        double peak = o.LearningRate;
+        if (o.Schedule == LearningRateSchedule.OneCycle)
+        {
+            long up = Math.Max(1, (long)(0.3 * totalSteps));
+            if (step < up) return peak * (0.04 + 0.96 * step / up);
+            double t = (double)(step - up) / Math.Max(1, totalSteps - up);
+            return peak / 1000 + (peak - peak / 1000) * 0.5 * (1 + Math.Cos(Math.PI * t));
+        }
+        long warm = (long)(o.WarmupEpochs * stepsPerEpoch);
+        if (step < warm) return peak * (step + 1) / warm;
+        double p = (double)(step - warm) / Math.Max(1, totalSteps - warm);
+        return peak * 0.5 * (1 + Math.Cos(Math.PI * p));
+    }
+}
+
+/// <summary>Checkpoint state written after every epoch.</summary>
+internal sealed record CheckpointState(int Epoch, int BestEpoch, double BestAccuracy, int SinceBest, IReadOnlyList<TrainingProgress> History);
+
+/// <summary>Per-epoch checkpoints (weights, optimiser state, loop state, best weights, learning curve) for resuming.</summary>
+internal sealed class Checkpoint
+{
+    private readonly string _folder;
+    private readonly string _fingerprint;
+
+    public Checkpoint(string folder, ExpressionTrainingOptions o)
+    {
+        _folder = Path.GetFullPath(folder);
+        Directory.CreateDirectory(_folder);
+        _fingerprint = JsonSerializer.Serialize(o with { CheckpointFolder = null, Epochs = 0, EarlyStoppingPatience = 0, Threads = null });
+    }
+
+    private string StatePath => Path.Combine(_folder, "state.json");
+    private string WeightsPath => Path.Combine(_folder, "last.weights");
+    private string OptimizerPath => Path.Combine(_folder, "last.optimizer");
+    private string BestPath => Path.Combine(_folder, "best.weights");
+    private string CurvePath => Path.Combine(_folder, "learning-curve.csv");
+
+    public void Save(ExpressionNet net, OptimizerHelper optimizer, CheckpointState state, bool isBest)
+    {
+        AtomicFile.Write(WeightsPath, s => net.save(s));
+        AtomicFile.Write(OptimizerPath, s => { using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); optimizer.save_state_dict(w); });
+        if (isBest) AtomicFile.Write(BestPath, s => net.save(s));
+        AtomicFile.WriteText(CurvePath, LearningCurve.ToCsv(state.History));
+        // The state file is written last: it is what marks the epoch as complete.
+        AtomicFile.WriteText(StatePath, JsonSerializer.Serialize(new StoredState(_fingerprint, state)));
+    }
+
+    public bool TryResume(ExpressionNet net, OptimizerHelper optimizer, out CheckpointState? state)
+    {
+        state = null;
+        if (!File.Exists(StatePath)) return false;
+        var stored = JsonSerializer.Deserialize<StoredState>(File.ReadAllText(StatePath));
+        if (stored is null) return false;
+        if (stored.Options != _fingerprint)
+            throw new InvalidOperationException($"Checkpoint folder '{_folder}' holds a run with different training options. Use the same options to resume, or another (or empty) CheckpointFolder to start afresh.");
+        using (var s = File.OpenRead(WeightsPath)) net.load(s);
+        using (var s = File.OpenRead(OptimizerPath)) using (var r = new BinaryReader(s)) optimizer.load_state_dict(r);
+        state = stored.State;
+        return true;
+    }
+
+    public Dictionary<string, Tensor>? LoadBest(ExpressionNet net)
+    {
+        if (!File.Exists(BestPath)) return null;
+        var current = Trainer.CloneWeights(net);
+        using (var s = File.OpenRead(BestPath)) net.load(s);
+        var best = Trainer.CloneWeights(net);
+        using (var s = File.OpenRead(WeightsPath)) net.load(s);
+        foreach (var t in current.Values) t.Dispose();
+        return best;
+    }
+
+    private sealed record StoredState(string Options, CheckpointState State);
+}
+
+/// <summary>Formats a run's per-epoch history as CSV.</summary>
+internal static class LearningCurve
+{
+    public static string ToCsv(IEnumerable<TrainingProgress> history)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var lines = new List<string> { "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,images_per_second,elapsed_seconds" };
+        lines.AddRange(history.Select(h => string.Join(',',
+            h.Epoch.ToString(inv), h.TrainLoss.ToString("R", inv), h.TrainAccuracy.ToString("R", inv),
+            h.ValidationLoss?.ToString("R", inv) ?? "", h.ValidationAccuracy?.ToString("R", inv) ?? "",
+            h.LearningRate.ToString("R", inv), h.ImagesPerSecond.ToString("F1", inv), h.Elapsed.TotalSeconds.ToString("F1", inv))));
+        return string.Join('\n', lines) + "\n";
+    }
+}
