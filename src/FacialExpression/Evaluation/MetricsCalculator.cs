@@ -17,8 +17,8 @@ internal static class MetricsCalculator
             var p = probabilities[i];
             int argmax = 0;
             for (int j = 1; j < k; j++) if (p[j] > p[argmax]) argmax = j;
-            // Key values are 1-based in ML.NET; 0 means missing.
-            rows[i] = new Row { Label = (uint)actual[i] + 1, Score = p, PredictedLabel = (uint)argmax + 1 };
+            // LoadFromEnumerable takes key values 0-based here and stores them 1-based (0 = missing).
+            rows[i] = new Row { Label = (uint)actual[i], Score = p, PredictedLabel = (uint)argmax };
         }
         var schema = SchemaDefinition.Create(typeof(Row));
         schema[nameof(Row.Label)].ColumnType = new KeyDataViewType(typeof(uint), k);

@@ -1,0 +1,51 @@
+// Quickstart: train an expression model, evaluate it, and predict a few images.
+//   dotnet run --project samples/Quickstart                      (generated data, about a minute)
+//   dotnet run --project samples/Quickstart -- --train DIR --test DIR [--epochs N] [--model out.fexm]
+using System.CommandLine;
+using FacialExpression;
+
+var trainOption = new Option<DirectoryInfo?>("--train") { Description = "Training folder: one subfolder of images per expression. Default: generate a synthetic dataset." };
+var testOption = new Option<DirectoryInfo?>("--test") { Description = "Test folder with the same subfolders. Default: generate one." };
+var epochsOption = new Option<int?>("--epochs") { Description = "Training epochs (default 8 on generated data, 30 otherwise)." };
+var modelOption = new Option<FileInfo>("--model") { Description = "Where to save the trained model.", DefaultValueFactory = _ => new FileInfo("quickstart-model.fexm") };
+var root = new RootCommand("Train, evaluate and use a facial-expression model.") { trainOption, testOption, epochsOption, modelOption };
+root.SetAction((parse, ct) =>
+{
+    var train = parse.GetValue(trainOption)?.FullName;
+    var test = parse.GetValue(testOption)?.FullName;
+    bool synthetic = train is null;
+    if (synthetic != (test is null)) { Console.Error.WriteLine("Give both --train and --test, or neither."); return Task.FromResult(2); }
+    if (synthetic)
+    {
+        var work = Path.Combine(Path.GetTempPath(), "facialexpression-quickstart");
+        Console.WriteLine($"No dataset given: generating drawn faces in {work}");
+        train = SyntheticFaces.Generate(Path.Combine(work, "train"), imagesPerClass: 300, seed: 1);
+        test = SyntheticFaces.Generate(Path.Combine(work, "test"), imagesPerClass: 100, seed: 2);
+    }
+
+    // snippet:train
+    var options = new ExpressionTrainingOptions
+    {
+        Epochs = parse.GetValue(epochsOption) ?? (synthetic ? 8 : 30),
+        Architecture = synthetic ? ExpressionArchitecture.Compact : ExpressionArchitecture.Standard,
+    };
+    using var model = ExpressionModel.Train(train!, options, new Progress<TrainingProgress>(Console.WriteLine), ct);
+    // endsnippet
+
+    // snippet:evaluate
+    EvaluationReport report = model.Evaluate(test!);
+    Console.WriteLine(report);
+    // endsnippet
+
+    // snippet:predict
+    var samples = Directory.GetDirectories(test!).Select(d => Directory.EnumerateFiles(d).First()).ToArray();
+    foreach (var (path, prediction) in samples.Zip(model.PredictBatch(samples)))
+        Console.WriteLine($"{Path.GetFileName(Path.GetDirectoryName(path))}/{Path.GetFileName(path)} -> {prediction}");
+    // endsnippet
+
+    var modelPath = parse.GetValue(modelOption)!.FullName;
+    model.Save(modelPath);
+    Console.WriteLine($"Model saved to {modelPath}");
+    return Task.FromResult(0);
+});
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,140 @@
+using Microsoft.ML.Data;
+using SkiaSharp;
+
+namespace FacialExpression.Faces;
+
+/// <summary>
+/// A decoded photo, upright (its EXIF orientation applied), as opaque 32-bit BGRA pixels. Decoding uses SkiaSharp's
+/// codec directly because it exposes the EXIF origin, which <see cref="MLImage"/> ignores.
+/// </summary>
+internal sealed class Photo : IDisposable
+{
+    /// <summary>Refuse images above this many pixels (1 GiB of BGRA) instead of exhausting memory.</summary>
+    internal const long MaxPixels = 256L * 1024 * 1024;
+
+    private Photo(SKBitmap bitmap, string description, SKEncodedOrigin origin)
+    {
+        Bitmap = bitmap;
+        Description = description;
+        Origin = origin;
+    }
+
+    /// <summary>The upright pixels: <see cref="SKColorType.Bgra8888"/>, opaque, rows without padding.</summary>
+    public SKBitmap Bitmap { get; }
+
+    /// <summary>The full path of the file, or a description of the stream, for error messages.</summary>
+    public string Description { get; }
+
+    /// <summary>The EXIF orientation found in the file (already applied to <see cref="Bitmap"/>).</summary>
+    public SKEncodedOrigin Origin { get; }
+
+    public int Width => Bitmap.Width;
+
+    public int Height => Bitmap.Height;
+
+    public ReadOnlySpan<byte> Pixels => Bitmap.GetPixelSpan();
+
+    /// <summary>Decodes an image file.</summary>
+    /// <exception cref="DatasetException">The file does not exist or is not a readable image.</exception>
+    public static Photo Load(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist.");
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(full); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DatasetException(full, $"Image file '{full}' cannot be read: {e.Message}", e);
+        }
+        return Decode(bytes, full);
+    }
+
+    /// <summary>Decodes an encoded image read from a stream (read to the end, not closed).</summary>
+    /// <exception cref="DatasetException">The stream does not hold a readable image.</exception>
+    public static Photo Load(Stream stream, string description)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanRead) throw new ArgumentException("The stream is not readable.", nameof(stream));
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        return Decode(buffer.GetBuffer().AsSpan(0, (int)buffer.Length).ToArray(), description);
+    }
+
+    private static Photo Decode(byte[] bytes, string description)
+    {
+        const string Supported = "Supply a JPEG, PNG, BMP, GIF, WebP or ICO image.";
+        if (bytes.Length == 0) throw new DatasetException(description, $"'{description}' is empty, not an image. {Supported}");
+        using var data = new MemoryStream(bytes, writable: false);
+        using var codec = SKCodec.Create(data, out var created);
+        if (codec is null)
+            throw new DatasetException(description, $"'{description}' is not a readable image (decoder said: {created}). {Supported}");
+        var size = codec.Info;
+        if (size.Width <= 0 || size.Height <= 0 || (long)size.Width * size.Height > MaxPixels)
+            throw new DatasetException(description, $"'{description}' is {size.Width}×{size.Height} pixels; images up to {MaxPixels / (1024 * 1024)} megapixels are supported.");
+        bool opaque = size.AlphaType == SKAlphaType.Opaque;
+        var info = new SKImageInfo(size.Width, size.Height, SKColorType.Bgra8888, opaque ? SKAlphaType.Opaque : SKAlphaType.Premul);
+        var raw = new SKBitmap(info);
+        try
+        {
+            var result = codec.GetPixels(info, raw.GetPixels());
+            // IncompleteInput: a truncated file whose missing rows the codec filled in; accepted like browsers do.
+            if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
+                throw new DatasetException(description, $"'{description}' could not be decoded (decoder said: {result}); the file is corrupt. {Supported}");
+            var upright = Normalize(raw, codec.EncodedOrigin);
+            if (!ReferenceEquals(upright, raw)) raw.Dispose();
+            upright.SetImmutable();
+            return new Photo(upright, description, codec.EncodedOrigin);
+        }
+        catch
+        {
+            raw.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Wraps pixels that are already upright (used by tests and benchmarks).</summary>
+    internal static Photo FromBitmap(SKBitmap bitmap, string description)
+    {
+        var upright = Normalize(bitmap, SKEncodedOrigin.TopLeft);
+        if (!ReferenceEquals(upright, bitmap)) bitmap.Dispose();
+        upright.SetImmutable();
+        return new Photo(upright, description, SKEncodedOrigin.TopLeft);
+    }
+
+    /// <summary>
+    /// Applies an EXIF origin and composites any transparency over black, returning an opaque upright
+    /// <see cref="SKColorType.Bgra8888"/> bitmap; returns <paramref name="source"/> itself when it already is one.
+    /// </summary>
+    internal static SKBitmap Normalize(SKBitmap source, SKEncodedOrigin origin)
+    {
+        bool upright = origin is SKEncodedOrigin.TopLeft or SKEncodedOrigin.Default;
+        if (upright && source.ColorType == SKColorType.Bgra8888 && source.AlphaType == SKAlphaType.Opaque && source.RowBytes == source.Width * 4)
+            return source;
+        int w = source.Width, h = source.Height;
+        bool swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        // Maps stored pixel coordinates to displayed ones: x' = a·x + b·y + c, y' = d·x + e·y + f (EXIF tag 0x0112).
+        var m = origin switch
+        {
+            SKEncodedOrigin.TopRight => new SKMatrix(-1, 0, w, 0, 1, 0, 0, 0, 1),     // 2: mirror horizontally
+            SKEncodedOrigin.BottomRight => new SKMatrix(-1, 0, w, 0, -1, h, 0, 0, 1), // 3: rotate 180°
+            SKEncodedOrigin.BottomLeft => new SKMatrix(1, 0, 0, 0, -1, h, 0, 0, 1),   // 4: mirror vertically
+            SKEncodedOrigin.LeftTop => new SKMatrix(0, 1, 0, 1, 0, 0, 0, 0, 1),       // 5: transpose
+            SKEncodedOrigin.RightTop => new SKMatrix(0, -1, h, 1, 0, 0, 0, 0, 1),     // 6: rotate 90° clockwise
+            SKEncodedOrigin.RightBottom => new SKMatrix(0, -1, h, -1, 0, w, 0, 0, 1), // 7: transverse
+            SKEncodedOrigin.LeftBottom => new SKMatrix(0, 1, 0, -1, 0, w, 0, 0, 1),   // 8: rotate 90° counter-clockwise
+            _ => SKMatrix.Identity,
+        };
+        var result = new SKBitmap(new SKImageInfo(swap ? h : w, swap ? w : h, SKColorType.Bgra8888, SKAlphaType.Opaque));
+        using var canvas = new SKCanvas(result);
+        canvas.Clear(SKColors.Black);
+        canvas.SetMatrix(m);
+        canvas.DrawBitmap(source, 0, 0);
+        canvas.Flush();
+        return result;
+    }
+
+    /// <summary>The whole photo as an <see cref="MLImage"/> (for a photo that is already a face crop).</summary>
+    public MLImage ToMLImage() => MLImage.CreateFromPixels(Width, Height, MLPixelFormat.Bgra32, Pixels);
+
+    public void Dispose() => Bitmap.Dispose();
+}

@@ -1,0 +1,48 @@
+namespace FacialExpression.Tests.Training;
+
+public sealed class CancellationTests
+{
+    [Test]
+    public void Cancel_DuringTraining_StopsPromptlyAndWritesNothing()
+    {
+        var dir = TestData.NewFolder("cancel");
+        var checkpoints = Path.Combine(dir, "checkpoints");
+        using var cts = new CancellationTokenSource();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan? cancelledAt = null;
+        var progress = new SyncProgress(p =>
+        {
+            if (p.Epoch == 1) { cancelledAt = clock.Elapsed; cts.Cancel(); }
+        });
+        var options = TestData.FastOptions with { Epochs = 50, CheckpointFolder = checkpoints };
+        Assert.Catch<OperationCanceledException>(() => ExpressionModel.Train(TestData.TrainFolder, options, progress, cts.Token));
+        Assert.That(cancelledAt, Is.Not.Null);
+        // The next epoch would take as long as the first; stopping between batches is far quicker.
+        Assert.That(clock.Elapsed - cancelledAt!.Value, Is.LessThan(TimeSpan.FromSeconds(5)));
+        Assert.That(Directory.GetFiles(checkpoints).Where(f => f.EndsWith(".tmp")), Is.Empty);
+        Assert.That(Directory.GetFiles(dir, "*.fexm", SearchOption.AllDirectories), Is.Empty);
+    }
+
+    [Test]
+    public void Checkpoints_LetAnInterruptedRunResumeToTheSameModel()
+    {
+        var data = TestData.TinyDataset(perClass: 16, seed: 8);
+        var images = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).Take(8).ToArray();
+        var options = TestData.FastOptions with { Epochs = 4 };
+        using var straight = ExpressionModel.Train(data, options);
+
+        var checkpoints = TestData.NewFolder("resume");
+        using (var cts = new CancellationTokenSource())
+        {
+            var stopAfterTwo = new SyncProgress(p => { if (p.Epoch == 2) cts.Cancel(); });
+            Assert.Catch<OperationCanceledException>(() => ExpressionModel.Train(data, options with { CheckpointFolder = checkpoints }, stopAfterTwo, cts.Token));
+        }
+        var reports = new List<TrainingProgress>();
+        using var resumed = ExpressionModel.Train(data, options with { CheckpointFolder = checkpoints }, new SyncProgress(reports.Add));
+        Assert.That(reports.Any(r => r.Message?.Contains("Resumed from checkpoint after epoch 2") == true));
+        Assert.That(reports.Where(r => r.Epoch > 0).Select(r => r.Epoch), Is.EqualTo(new[] { 3, 4 }));
+        Assert.That(File.ReadAllLines(Path.Combine(checkpoints, "learning-curve.csv")), Has.Length.EqualTo(5));
+        for (int i = 0; i < images.Length; i++)
+            Assert.That(resumed.Predict(images[i]).Scores, Is.EqualTo(straight.Predict(images[i]).Scores));
+    }
+}

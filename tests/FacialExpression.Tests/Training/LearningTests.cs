@@ -1,0 +1,136 @@
+namespace FacialExpression.Tests.Training;
+
+public sealed class LearningTests
+{
+    [Test]
+    public void Train_OnGeneratedFaces_ReachesNinetyPercentOnAHeldOutFolder()
+    {
+        var report = TestData.Model.Evaluate(TestData.TestFolder);
+        TestContext.Out.WriteLine(report);
+        Assert.That(report.Accuracy, Is.GreaterThanOrEqualTo(0.90));
+        Assert.That(report.Count, Is.EqualTo(300));
+        Assert.That(report.Labels, Is.EqualTo(SyntheticFaces.Labels));
+    }
+
+    [Test]
+    public void Train_LabelsAreTheClassFoldersInOrdinalOrder()
+    {
+        Assert.That(TestData.Model.Labels, Is.EqualTo(new[] { "angry", "happy", "neutral", "sad", "surprise" }));
+    }
+
+    [Test]
+    public void Train_ReportsProgressEveryEpochWithLossAccuracyAndLearningRate()
+    {
+        var reports = new List<TrainingProgress>();
+        using var model = ExpressionModel.Train(TestData.TinyDataset(), TestData.FastOptions with { Epochs = 3 }, new SyncProgress(reports.Add));
+        var epochs = reports.Where(r => r.Epoch > 0).ToList();
+        Assert.That(epochs.Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2, 3 }));
+        Assert.That(epochs, Has.All.Matches<TrainingProgress>(e => e.TotalEpochs == 3 && e.TrainLoss > 0 && e.LearningRate > 0 && e.ValidationAccuracy is >= 0 and <= 1 && e.ImagesPerSecond > 0));
+        Assert.That(epochs.Select(e => e.Elapsed), Is.Ordered);
+        Assert.That(reports.First().Message, Does.Contain("Training on"));
+    }
+
+    [Test]
+    [NonParallelizable]
+    public void Train_SameSeedTwice_GivesIdenticalModels()
+    {
+        var data = TestData.TinyDataset(perClass: 16);
+        var images = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).Take(10).ToArray();
+        using var a = ExpressionModel.Train(data, TestData.FastOptions);
+        using var b = ExpressionModel.Train(data, TestData.FastOptions);
+        using var c = ExpressionModel.Train(data, TestData.FastOptions with { Seed = 99 });
+        var pa = a.PredictBatch(images).Select(p => p.Scores.Values.ToArray()).ToArray();
+        var pb = b.PredictBatch(images).Select(p => p.Scores.Values.ToArray()).ToArray();
+        var pc = c.PredictBatch(images).Select(p => p.Scores.Values.ToArray()).ToArray();
+        Assert.That(pb, Is.EqualTo(pa));
+        Assert.That(pc, Is.Not.EqualTo(pa));
+    }
+
+    [Test]
+    public void Train_WithValidationFolder_UsesItInsteadOfASplit()
+    {
+        var reports = new List<TrainingProgress>();
+        var train = TestData.TinyDataset(perClass: 10, seed: 1);
+        var val = TestData.TinyDataset(perClass: 7, seed: 2);
+        using var model = ExpressionModel.Train(train, TestData.FastOptions with { Epochs = 1, ValidationFolder = val }, new SyncProgress(reports.Add));
+        Assert.That(reports.First().Message, Does.Contain("50 images").And.Contain("validating on 35 images"));
+    }
+
+    [Test]
+    public void Train_WithAdamWAndOneCycle_Learns()
+    {
+        var options = TestData.FastOptions with { Epochs = 6, Optimizer = ExpressionOptimizer.AdamW, LearningRate = 0.003, Schedule = LearningRateSchedule.OneCycle };
+        using var model = ExpressionModel.Train(TestData.TrainFolder, options);
+        Assert.That(model.Evaluate(TestData.TestFolder).Accuracy, Is.GreaterThan(0.6));
+    }
+
+    [Test]
+    public void Train_FromFer2013Csv_UsesTheUsageColumnForSplits()
+    {
+        var csv = Path.Combine(TestData.NewFolder("csv"), "fer2013.csv");
+        Fer2013Csv.Write(csv, TestData.TinyDataset(perClass: 10, seed: 3), "Training");
+        Fer2013Csv.Append(csv, TestData.TinyDataset(perClass: 4, seed: 4), "PublicTest");
+        Fer2013Csv.Append(csv, TestData.TinyDataset(perClass: 3, seed: 6), "PrivateTest");
+        var reports = new List<TrainingProgress>();
+        using var model = ExpressionModel.Train(csv, TestData.FastOptions with { Epochs = 1 }, new SyncProgress(reports.Add));
+        Assert.That(model.Labels, Is.EqualTo(new[] { "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral" }));
+        Assert.That(reports.First().Message, Does.Contain("50 images").And.Contain("validating on 20 images"));
+        Assert.That(model.Evaluate(csv).Count, Is.EqualTo(15));
+    }
+
+    [Test]
+    public void Train_FromAnMLNetDataView_Learns()
+    {
+        var ml = new Microsoft.ML.MLContext(0);
+        var rows = Directory.GetFiles(TestData.TrainFolder, "*.png", SearchOption.AllDirectories)
+            .Select(p => new PathRow { ImagePath = p, Label = Path.GetFileName(Path.GetDirectoryName(p))! }).ToArray();
+        var view = ml.Data.LoadFromEnumerable(rows);
+        using var model = ExpressionModel.Train(view, options: TestData.FastOptions with { Epochs = 6 });
+        Assert.That(model.Labels, Is.EqualTo(SyntheticFaces.Labels));
+        var testRows = Directory.GetFiles(TestData.TestFolder, "*.png", SearchOption.AllDirectories)
+            .Select(p => new PathRow { ImagePath = p, Label = Path.GetFileName(Path.GetDirectoryName(p))! }).ToArray();
+        Assert.That(model.Evaluate(ml.Data.LoadFromEnumerable(testRows)).Accuracy, Is.GreaterThan(0.6));
+    }
+
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = "";
+        public string Label { get; set; } = "";
+    }
+}
+
+/// <summary>Reports synchronously, so a test sees every report before Train returns.</summary>
+internal sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+{
+    public void Report(TrainingProgress value) => report(value);
+}
+
+/// <summary>Writes folder-per-label test images in FER2013's CSV format.</summary>
+internal static class Fer2013Csv
+{
+    private static readonly string[] Emotions = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+
+    public static void Write(string path, string folder, string usage)
+    {
+        File.WriteAllText(path, "emotion,pixels,Usage\n");
+        Append(path, folder, usage);
+    }
+
+    public static void Append(string path, string folder, string usage)
+    {
+        var lines = new List<string>();
+        foreach (var dir in Directory.GetDirectories(folder))
+        {
+            int emotion = Array.IndexOf(Emotions, Path.GetFileName(dir));
+            foreach (var file in Directory.GetFiles(dir))
+            {
+                using var bmp = SkiaSharp.SKBitmap.Decode(file);
+                var pixels = new List<string>();
+                for (int y = 0; y < bmp.Height; y++)
+                    for (int x = 0; x < bmp.Width; x++) pixels.Add(bmp.GetPixel(x, y).Red.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                lines.Add($"{emotion},{string.Join(' ', pixels)},{usage}");
+            }
+        }
+        File.AppendAllLines(path, lines);
+    }
+}

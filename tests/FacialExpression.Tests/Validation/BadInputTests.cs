@@ -1,0 +1,109 @@
+namespace FacialExpression.Tests.Validation;
+
+public sealed class BadInputTests
+{
+    [Test]
+    public void Train_MissingFolder_ThrowsNamingThePath()
+    {
+        var path = Path.Combine(TestData.NewFolder("missing"), "nope");
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(path, TestData.FastOptions));
+        Assert.That(e!.Path, Is.EqualTo(path));
+        Assert.That(e.Message, Does.Contain(path).And.Contain("does not exist"));
+    }
+
+    [Test]
+    public void Train_FolderWithoutClassSubfolders_Throws()
+    {
+        var dir = TestData.NewFolder("flat");
+        File.Copy(TestData.SomeTestImages(1)[0], Path.Combine(dir, "a.png"));
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(dir, TestData.FastOptions));
+        Assert.That(e!.Message, Does.Contain(dir).And.Contain("no class subfolders"));
+    }
+
+    [Test]
+    public void Train_SingleClass_Throws()
+    {
+        var dir = TestData.NewFolder("one");
+        Directory.CreateDirectory(Path.Combine(dir, "happy"));
+        File.Copy(TestData.SomeTestImages(1)[0], Path.Combine(dir, "happy", "a.png"));
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(dir, TestData.FastOptions));
+        Assert.That(e!.Message, Does.Contain("only one class").And.Contain("happy"));
+    }
+
+    [Test]
+    public void Train_EmptyClassFolder_ThrowsNamingIt()
+    {
+        var dir = TestData.TinyDataset(perClass: 3);
+        var empty = Directory.CreateDirectory(Path.Combine(dir, "fear")).FullName;
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(dir, TestData.FastOptions));
+        Assert.That(e!.Path, Is.EqualTo(empty));
+        Assert.That(e.Message, Does.Contain("holds no images"));
+    }
+
+    [Test]
+    public void Train_UnreadableFiles_AreSkippedCountedAndNamed()
+    {
+        var dir = TestData.TinyDataset(perClass: 8);
+        var bad = Path.Combine(dir, "happy", "broken.jpg");
+        File.WriteAllText(bad, "not an image");
+        File.WriteAllText(Path.Combine(dir, "sad", "notes.txt"), "hello");
+        var reports = new List<TrainingProgress>();
+        using var model = ExpressionModel.Train(dir, TestData.FastOptions with { Epochs = 1 }, new Training.SyncProgress(reports.Add));
+        var warning = reports.Single(r => r.Message?.StartsWith("Skipped") == true).Message!;
+        Assert.That(warning, Does.Contain("Skipped 2 unreadable").And.Contain(bad));
+    }
+
+    [Test]
+    public void Train_UnreadableFileWithThrowOption_Throws()
+    {
+        var dir = TestData.TinyDataset(perClass: 4);
+        var bad = Path.Combine(dir, "happy", "broken.jpg");
+        File.WriteAllBytes(bad, [0xFF, 0xD8, 0xFF, 0x00, 0x01]);
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(dir, TestData.FastOptions with { ThrowOnUnreadableImages = true }));
+        Assert.That(e!.Message, Does.Contain(bad));
+    }
+
+    [TestCase(nameof(ExpressionTrainingOptions.Epochs))]
+    [TestCase(nameof(ExpressionTrainingOptions.BatchSize))]
+    [TestCase(nameof(ExpressionTrainingOptions.LearningRate))]
+    [TestCase(nameof(ExpressionTrainingOptions.ValidationFraction))]
+    [TestCase(nameof(ExpressionTrainingOptions.CropSize))]
+    [TestCase(nameof(ExpressionTrainingOptions.Architecture))]
+    public void Train_OutOfRangeOption_ThrowsNamingTheProperty(string property)
+    {
+        var o = property switch
+        {
+            nameof(ExpressionTrainingOptions.Epochs) => TestData.FastOptions with { Epochs = 0 },
+            nameof(ExpressionTrainingOptions.BatchSize) => TestData.FastOptions with { BatchSize = -1 },
+            nameof(ExpressionTrainingOptions.LearningRate) => TestData.FastOptions with { LearningRate = double.NaN },
+            nameof(ExpressionTrainingOptions.ValidationFraction) => TestData.FastOptions with { ValidationFraction = 0.9 },
+            nameof(ExpressionTrainingOptions.CropSize) => TestData.FastOptions with { CropSize = 64 },
+            _ => TestData.FastOptions with { Architecture = (ExpressionArchitecture)42 },
+        };
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ExpressionModel.Train(TestData.TrainFolder, o));
+        Assert.That(e!.ParamName, Is.EqualTo(property));
+    }
+
+    [Test]
+    public void Evaluate_FolderWithUnknownLabel_ThrowsListingTheModelsLabels()
+    {
+        var dir = TestData.TinyDataset(perClass: 2);
+        Directory.Move(Path.Combine(dir, "sad"), Path.Combine(dir, "bored"));
+        var e = Assert.Throws<DatasetException>(() => TestData.Model.Evaluate(dir));
+        Assert.That(e!.Message, Does.Contain("bored").And.Contain("angry, happy, neutral, sad, surprise"));
+    }
+
+    [Test]
+    public void Predict_MissingOrNonImageFile_ThrowsNamingIt()
+    {
+        var dir = TestData.NewFolder("predict");
+        var missing = Path.Combine(dir, "missing.png");
+        var text = Path.Combine(dir, "text.png");
+        File.WriteAllText(text, "not an image");
+        Assert.That(Assert.Throws<DatasetException>(() => TestData.Model.Predict(missing))!.Message, Does.Contain(missing));
+        Assert.That(Assert.Throws<DatasetException>(() => TestData.Model.Predict(text))!.Message, Does.Contain(text));
+        Assert.That(Assert.Throws<DatasetException>(() => TestData.Model.PredictBatch([TestData.SomeTestImages(1)[0], text]))!.Message, Does.Contain(text));
+        Assert.Throws<DatasetException>(() => TestData.Model.Predict(new MemoryStream([1, 2, 3])));
+        Assert.Throws<ArgumentException>(() => TestData.Model.Predict(new byte[10], 4, 4));
+    }
+}
