@@ -8,7 +8,7 @@ public sealed partial class ExpressionModel
     /// <summary>
     /// Finds every face in a photo and predicts each one's expression, with the default
     /// <see cref="FaceDetectionOptions"/> (the built-in <see cref="CascadeFaceDetector"/>, searching a copy downscaled
-    /// to 320 pixels on its longer side).
+    /// to 320 pixels on its shorter side).
     /// </summary>
     /// <param name="imagePath">A JPEG, PNG, BMP, GIF, WebP or ICO file; its EXIF orientation is honoured.</param>
     /// <returns>One entry per face, ordered left to right (ties top to bottom); empty when no face is found.</returns>

@@ -13,16 +13,16 @@ internal static class FaceFinder
         if (options.InputIsFaceCrop)
             return [new DetectedFace(new FaceBox(0, 0, photo.Width, photo.Height), 1f)];
         var detector = options.Detector ?? CascadeFaceDetector.Shared;
-        int longest = Math.Max(photo.Width, photo.Height);
+        int shorter = Math.Min(photo.Width, photo.Height);
         IReadOnlyList<DetectedFace> found;
         double sx = 1, sy = 1;
-        if (options.DetectionSize == 0 || longest <= options.DetectionSize)
+        if (options.DetectionSize == 0 || shorter <= options.DetectionSize)
         {
             found = detector.Detect(photo.Pixels, photo.Width, photo.Height);
         }
         else
         {
-            double k = (double)options.DetectionSize / longest;
+            double k = (double)options.DetectionSize / shorter;
             int w = Math.Max(1, (int)Math.Round(photo.Width * k)), h = Math.Max(1, (int)Math.Round(photo.Height * k));
             using var small = photo.Bitmap.Resize(new SKImageInfo(w, h, SKColorType.Bgra8888, SKAlphaType.Opaque), Downscale)
                 ?? throw new InvalidOperationException($"SkiaSharp could not downscale '{photo.Description}' to {w}×{h} for detection.");

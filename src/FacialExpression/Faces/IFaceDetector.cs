@@ -7,7 +7,7 @@ namespace FacialExpression;
 /// </summary>
 /// <remarks>
 /// The image handed to <see cref="Detect"/> has its EXIF orientation applied and has been downscaled so that its
-/// longer side is at most <see cref="FaceDetectionOptions.DetectionSize"/>; the returned boxes are mapped back to the
+/// shorter side is at most <see cref="FaceDetectionOptions.DetectionSize"/>; the returned boxes are mapped back to the
 /// source image by the caller. Implementations used from several threads at once must be thread-safe.
 /// </remarks>
 public interface IFaceDetector
