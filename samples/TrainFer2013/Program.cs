@@ -14,7 +14,8 @@ var archOption = new Option<ExpressionArchitecture>("--architecture") { Descript
 var lrOption = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 0.05 };
 var batchOption = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 64 };
 var seedOption = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 1 };
-var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption };
+var evaluateOption = new Option<FileInfo?>("--evaluate") { Description = "Skip training: evaluate this model file on val (with and without test-time augmentation)." };
+var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, evaluateOption };
 root.SetAction((parse, ct) =>
 {
     var outDir = parse.GetValue(outOption)!;
@@ -22,6 +23,12 @@ root.SetAction((parse, ct) =>
     var data = parse.GetValue(dataOption)?.FullName ?? Unpack(parse.GetValue(archiveOption)!, outDir);
     var train = Path.Combine(data, "fer2013", "train");
     var val = Path.Combine(data, "fer2013", "val");
+    if (parse.GetValue(evaluateOption) is { } existing)
+    {
+        using var loaded = ExpressionModel.Load(existing.FullName);
+        EvaluateAll(loaded, val, outDir);
+        return Task.FromResult(0);
+    }
     var options = new ExpressionTrainingOptions
     {
         Epochs = parse.GetValue(epochsOption),
@@ -35,22 +42,35 @@ root.SetAction((parse, ct) =>
     };
     Console.WriteLine($"Options: {options}");
     var clock = Stopwatch.StartNew();
-    using var model = ExpressionModel.Train(train, options, new SyncProgress(p => Console.WriteLine(p)), ct);
-    Console.WriteLine($"Training wall time: {clock.Elapsed}");
+    var epochs = new List<TrainingProgress>();
+    using var model = ExpressionModel.Train(train, options, new SyncProgress(p =>
+    {
+        Console.WriteLine(p);
+        if (p.Epoch > 0) epochs.Add(p);
+    }), ct);
+    Console.WriteLine($"Training wall time (this process): {clock.Elapsed}; epochs run here: {epochs.Count}, " +
+        $"median {epochs.Select(e => e.ImagesPerSecond).Order().ElementAtOrDefault(epochs.Count / 2):F0} training images/s, " +
+        $"peak working set {Environment.WorkingSet / 1048576} MiB now, {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576} MiB peak");
+    File.Copy(Path.Combine(options.CheckpointFolder, "learning-curve.csv"), Path.Combine(outDir.FullName, "learning-curve.csv"), overwrite: true);
     var modelPath = Path.Combine(outDir.FullName, "fer2013.fexm");
     model.Save(modelPath);
     Console.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB)");
+    EvaluateAll(model, val, outDir);
+    return Task.FromResult(0);
+});
+return await root.Parse(args).InvokeAsync();
+
+static void EvaluateAll(ExpressionModel model, string val, DirectoryInfo outDir)
+{
     foreach (var tta in Enum.GetValues<TestTimeAugmentation>())
     {
         model.TestTimeAugmentation = tta;
         var sw = Stopwatch.StartNew();
         var report = model.Evaluate(val);
-        Console.WriteLine($"== val, test-time augmentation {tta} ({sw.Elapsed.TotalSeconds:F1} s)\n{report}");
+        Console.WriteLine($"== val, test-time augmentation {tta} ({sw.Elapsed.TotalSeconds:F1} s for {report.Count} images)\n{report}");
         File.WriteAllText(Path.Combine(outDir.FullName, $"val-report-{tta}.txt"), report.ToString());
     }
-    return Task.FromResult(0);
-});
-return await root.Parse(args).InvokeAsync();
+}
 
 static string Unpack(FileInfo archive, DirectoryInfo outDir)
 {

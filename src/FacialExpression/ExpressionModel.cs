@@ -140,16 +140,11 @@ public sealed partial class ExpressionModel : IDisposable
         var meta = new ModelMetadata
         {
             Labels = all.Labels.ToArray(), ImageSize = o.ImageSize, CropSize = o.EffectiveCropSize, Architecture = o.Architecture,
-            Dropout = o.Dropout, Mean = MeanOf(outcome.Net), Std = StdOf(outcome.Net), Options = o with { CheckpointFolder = null },
+            Dropout = o.Dropout, Mean = outcome.Net.Mean, Std = outcome.Net.Std, Options = o with { CheckpointFolder = null },
             EpochsRun = outcome.EpochsRun, BestEpoch = outcome.BestEpoch, ValidationAccuracy = outcome.BestValidationAccuracy,
         };
-        return new ExpressionModel(outcome.Net, pre, meta) { LastRun = outcome };
+        return new ExpressionModel(outcome.Net, pre, meta);
     }
-
-    internal TrainingOutcome? LastRun { get; private init; }
-
-    private static float MeanOf(ExpressionNet net) => net.Mean;
-    private static float StdOf(ExpressionNet net) => net.Std;
 
     /// <summary>Evaluates the model on a folder-per-label test folder (or the <c>PrivateTest</c> rows of a FER2013 CSV file).</summary>
     /// <param name="testFolder">Test images, one subfolder per label; every subfolder name must be one of <see cref="Labels"/>.</param>
@@ -162,7 +157,7 @@ public sealed partial class ExpressionModel : IDisposable
         Guard.NotNullOrEmpty(testFolder, nameof(testFolder));
         var data = DatasetReader.IsCsv(testFolder)
             ? DatasetReader.ReadFerCsv(testFolder, "PrivateTest", _pre, Labels)
-            : ReadTestFolder(testFolder);
+            : DatasetReader.ReadFolder(testFolder, _pre, throwOnUnreadable: false, Labels);
         return EvaluateOn(data);
     }
 
@@ -184,12 +179,6 @@ public sealed partial class ExpressionModel : IDisposable
             return (r.Path, i);
         }).ToArray();
         return EvaluateOn(DatasetReader.Decode(files, Labels, _pre, false, "IDataView"));
-    }
-
-    private LabeledImages ReadTestFolder(string folder)
-    {
-        var (found, _) = DatasetReader.ScanFolder(folder);
-        return DatasetReader.ReadFolder(folder, _pre, throwOnUnreadable: false, Labels);
     }
 
     private EvaluationReport EvaluateOn(LabeledImages data)
@@ -357,6 +346,21 @@ public sealed partial class ExpressionModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(stream);
         return Load(stream, "stream");
+    }
+
+    /// <summary>
+    /// Loads the FER2013 model shipped inside the package (no network access): labels angry, disgust, fear, happy,
+    /// neutral, sad, surprise; 48×48 grayscale face crops. Accuracy and limitations are in docs/model-card.md.
+    /// </summary>
+    /// <returns>A new model instance; dispose it when done.</returns>
+    /// <exception cref="ModelFormatException">The embedded model is missing from this build of the package.</exception>
+    /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
+    public static ExpressionModel LoadPretrained()
+    {
+        const string resource = "FacialExpression.Pretrained.fer2013.fexm";
+        using var stream = typeof(ExpressionModel).Assembly.GetManifestResourceStream(resource)
+            ?? throw new ModelFormatException(resource, $"This build of FacialExpression has no embedded pretrained model ('{resource}'). Use the released NuGet package, or build after placing the model trained by samples/TrainFer2013 at src/FacialExpression/Pretrained/fer2013.fexm.");
+        return Load(stream, "embedded FER2013 model");
     }
 
     private static ExpressionModel Load(Stream stream, string description)

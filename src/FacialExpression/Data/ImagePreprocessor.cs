@@ -101,7 +101,11 @@ internal static class ImageDecoder
     public static MLImage Decode(Stream stream, string description)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        try { return MLImage.CreateFromStream(stream); }
+        // MLImage.CreateFromStream closes the stream it is given; the caller's stream must stay open.
+        var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        copy.Position = 0;
+        try { return MLImage.CreateFromStream(copy); }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or NotSupportedException)
         {
             throw new DatasetException(description, $"'{description}' is not a readable image ({e.Message}). Supply a JPEG, PNG, BMP, GIF or WebP image.", e);

@@ -25,7 +25,7 @@ internal static class TorchRuntime
         }
     }
 
-    private static NativeRuntimeException Explain(Exception e)
+    internal static NativeRuntimeException Explain(Exception e)
     {
         var text = Flatten(e);
         string hint;

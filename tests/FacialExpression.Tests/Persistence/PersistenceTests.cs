@@ -16,7 +16,8 @@ public sealed class PersistenceTests
         var actual = loaded.PredictBatch(images);
         for (int i = 0; i < images.Length; i++) Assert.That(actual[i].Scores, Is.EqualTo(expected[i].Scores));
         using var fromStream = ExpressionModel.Load(new MemoryStream(File.ReadAllBytes(path)));
-        Assert.That(fromStream.Predict(images[0]).Scores, Is.EqualTo(expected[0].Scores));
+        // Same call shape as the reference: convolution results may differ in the last bit between batch sizes.
+        Assert.That(fromStream.Predict(images[0]).Scores, Is.EqualTo(TestData.Model.Predict(images[0]).Scores));
     }
 
     [Test]

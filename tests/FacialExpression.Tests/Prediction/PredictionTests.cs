@@ -74,7 +74,8 @@ public sealed class PredictionTests
         var image = TestData.SomeTestImages(1)[0];
         var model = TestData.Model;
         using var stream = new MemoryStream(File.ReadAllBytes(image));
-        model.Predict(image); // warm-up
+        model.Predict(stream); // warm-up
+        Assert.That(stream.CanRead, "Predict(Stream) must leave the caller's stream open");
         long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         for (int i = 0; i < 2000; i++)
         {

@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using FacialExpression.Tests.Fer2013;
+
+namespace FacialExpression.Tests.Pretrained;
+
+public sealed class PretrainedModelTests
+{
+    private static readonly string[] Fer2013Labels = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"];
+
+    [Test]
+    public void LoadPretrained_WorksOfflineWithTheSevenFer2013Labels()
+    {
+        using var model = ExpressionModel.LoadPretrained();
+        Assert.That(model.Labels, Is.EqualTo(Fer2013Labels));
+        Assert.That(model.ImageSize, Is.EqualTo(48));
+    }
+
+    [Test]
+    public void LoadPretrained_PredictsAProbabilityVector()
+    {
+        using var model = ExpressionModel.LoadPretrained();
+        var image = TestData.SomeTestImages(1)[0];
+        var p = model.Predict(image);
+        Assert.That(p.Scores.Keys, Is.EquivalentTo(Fer2013Labels));
+        Assert.That(p.Scores.Values, Has.All.InRange(0f, 1f));
+        Assert.That(p.Scores.Values.Sum(), Is.EqualTo(1f).Within(1e-4));
+    }
+
+    [Test]
+    public void LoadPretrained_ReturnsIndependentInstances()
+    {
+        var a = ExpressionModel.LoadPretrained();
+        using var b = ExpressionModel.LoadPretrained();
+        a.Dispose();
+        Assert.That(b.Predict(TestData.SomeTestImages(1)[0]).Scores, Has.Count.EqualTo(7));
+    }
+
+    [TestCase(TestTimeAugmentation.None)]
+    [TestCase(TestTimeAugmentation.TenCrop)]
+    [Category("Fer2013")]
+    public void EvaluateOnVal_ReproducesTheModelCardWithinHalfAPoint(TestTimeAugmentation tta)
+    {
+        var val = Path.Combine(Fer2013Data.RequireRoot(), "val");
+        double documented = DocumentedValAccuracy(tta);
+        using var model = ExpressionModel.LoadPretrained();
+        model.TestTimeAugmentation = tta;
+        var report = model.Evaluate(val);
+        TestContext.Out.WriteLine(report);
+        Assert.That(report.Accuracy * 100, Is.EqualTo(documented).Within(0.5));
+    }
+
+    /// <summary>Reads the accuracy the model card claims, so the test and the docs cannot drift apart.</summary>
+    private static double DocumentedValAccuracy(TestTimeAugmentation tta)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var card = Path.Combine(dir.FullName, "docs", "model-card.md");
+            if (!File.Exists(card)) continue;
+            var m = Regex.Match(File.ReadAllText(card), $@"\|\s*val\s*\|\s*{tta}\s*\|\s*([0-9.]+) %");
+            Assert.That(m.Success, $"docs/model-card.md has no '| val | {tta} | xx.xx % |' row");
+            return double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+        }
+        Assert.Fail("docs/model-card.md not found above " + AppContext.BaseDirectory);
+        return 0;
+    }
+}
