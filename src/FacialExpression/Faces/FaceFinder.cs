@@ -1,12 +1,8 @@
-using SkiaSharp;
-
 namespace FacialExpression.Faces;
 
 /// <summary>Runs a detector on a (downscaled) copy of a photo and maps its boxes back to the photo's pixels.</summary>
 internal static class FaceFinder
 {
-    private static readonly SKSamplingOptions Downscale = new(SKFilterMode.Linear, SKMipmapMode.Linear);
-
     /// <summary>The faces in <paramref name="photo"/>, in photo pixels, ordered left to right (then top to bottom).</summary>
     public static List<DetectedFace> Find(Photo photo, FaceDetectionOptions options)
     {
@@ -24,9 +20,8 @@ internal static class FaceFinder
         {
             double k = (double)options.DetectionSize / shorter;
             int w = Math.Max(1, (int)Math.Round(photo.Width * k)), h = Math.Max(1, (int)Math.Round(photo.Height * k));
-            using var small = photo.Bitmap.Resize(new SKImageInfo(w, h, SKColorType.Bgra8888, SKAlphaType.Opaque), Downscale)
-                ?? throw new InvalidOperationException($"SkiaSharp could not downscale '{photo.Description}' to {w}×{h} for detection.");
-            found = detector.Detect(small.GetPixelSpan(), w, h);
+            var small = PhotoOps.Downscale(photo, w, h);
+            found = detector.Detect(small, w, h);
             sx = (double)photo.Width / w;
             sy = (double)photo.Height / h;
         }

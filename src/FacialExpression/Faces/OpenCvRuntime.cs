@@ -9,6 +9,9 @@ internal static partial class OpenCvRuntime
 {
     private static readonly Lazy<Exception?> LoadError = new(TryLoad, LazyThreadSafetyMode.ExecutionAndPublication);
 
+    /// <summary><c>true</c> when OpenCV's native library loads.</summary>
+    public static bool IsAvailable => LoadError.Value is null;
+
     public static void EnsureLoaded()
     {
         if (LoadError.Value is { } e) throw Explain(e);

@@ -40,13 +40,13 @@ internal sealed class Photo : IDisposable
     {
         var full = Path.GetFullPath(path);
         if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist.");
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(full); }
+        FileStream file;
+        try { file = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new DatasetException(full, $"Image file '{full}' cannot be read: {e.Message}", e);
         }
-        return Decode(bytes, full);
+        using (file) return Decode(file, full);
     }
 
     /// <summary>Decodes an encoded image read from a stream (read to the end, not closed).</summary>
@@ -55,16 +55,28 @@ internal sealed class Photo : IDisposable
     {
         ArgumentNullException.ThrowIfNull(stream);
         if (!stream.CanRead) throw new ArgumentException("The stream is not readable.", nameof(stream));
-        using var buffer = new MemoryStream();
-        stream.CopyTo(buffer);
-        return Decode(buffer.GetBuffer().AsSpan(0, (int)buffer.Length).ToArray(), description);
+        // SkiaSharp's codec takes ownership of (and closes) the stream it reads, so it gets a view of a MemoryStream's
+        // bytes or a copy of any other stream, never the caller's stream itself.
+        MemoryStream buffer;
+        if (stream is MemoryStream ms && ms.TryGetBuffer(out var bytes))
+        {
+            int start = (int)ms.Position;
+            buffer = new MemoryStream(bytes.Array!, bytes.Offset + start, bytes.Count - start, writable: false);
+            ms.Position = ms.Length;
+        }
+        else
+        {
+            buffer = stream.CanSeek ? new MemoryStream((int)Math.Clamp(stream.Length - stream.Position, 0, int.MaxValue)) : new MemoryStream();
+            stream.CopyTo(buffer);
+            buffer.Position = 0;
+        }
+        using (buffer) return Decode(buffer, description);
     }
 
-    private static Photo Decode(byte[] bytes, string description)
+    private static Photo Decode(Stream data, string description)
     {
         const string Supported = "Supply a JPEG, PNG, BMP, GIF, WebP or ICO image.";
-        if (bytes.Length == 0) throw new DatasetException(description, $"'{description}' is empty, not an image. {Supported}");
-        using var data = new MemoryStream(bytes, writable: false);
+        if (data.Length == 0) throw new DatasetException(description, $"'{description}' is empty, not an image. {Supported}");
         using var codec = SKCodec.Create(data, out var created);
         if (codec is null)
             throw new DatasetException(description, $"'{description}' is not a readable image (decoder said: {created}). {Supported}");
