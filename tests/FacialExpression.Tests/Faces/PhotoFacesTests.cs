@@ -1,4 +1,3 @@
-using System.Reflection;
 using FacialExpression.Faces;
 using SkiaSharp;
 
@@ -7,33 +6,16 @@ namespace FacialExpression.Tests.Faces;
 /// <summary>Faces in ordinary photos: detection, ordering, cropping, EXIF orientation, errors and annotation.</summary>
 public sealed class PhotoFacesTests
 {
-    private ExpressionModel? _pretrained;
     private ExpressionModel _model = null!;
 
-    /// <summary>
-    /// The model acquisition for these tests, in one place. Once <c>ExpressionModel.LoadPretrained()</c> exists this
-    /// can become <c>return ExpressionModel.LoadPretrained();</c>. Until then: the model file named by the
-    /// FACIALEXPRESSION_MODEL environment variable, else <c>LoadPretrained</c> found by reflection, else <c>null</c>.
-    /// </summary>
-    private static ExpressionModel? LoadPretrainedModel()
-    {
-        var path = Environment.GetEnvironmentVariable("FACIALEXPRESSION_MODEL");
-        if (!string.IsNullOrEmpty(path)) return ExpressionModel.Load(path);
-        var method = typeof(ExpressionModel).GetMethod("LoadPretrained", BindingFlags.Public | BindingFlags.Static, Type.EmptyTypes);
-        return method is null ? null : (ExpressionModel)method.Invoke(null, null)!;
-    }
+    /// <summary>The model acquisition for these tests, in one place: the shipped FER2013 model.</summary>
+    private static ExpressionModel LoadModel() => ExpressionModel.LoadPretrained();
 
     [OneTimeSetUp]
-    public void LoadModel()
-    {
-        _pretrained = LoadPretrainedModel();
-        // Detection, ordering, cropping and error contracts do not depend on the weights: without the pretrained model
-        // they run against the generated-data model shared by the test run.
-        _model = _pretrained ?? TestData.Model;
-    }
+    public void SetUp() => _model = LoadModel();
 
     [OneTimeTearDown]
-    public void DisposeModel() => _pretrained?.Dispose();
+    public void TearDown() => _model.Dispose();
 
     [Test]
     public void Astronaut_HasExactlyOneFace_WhoseBoxCoversHerFace()
@@ -56,10 +38,7 @@ public sealed class PhotoFacesTests
     [Category("PretrainedModel")]
     public void Astronaut_TopExpressionIsHappy()
     {
-        if (_pretrained is null)
-            Assert.Ignore("Needs the shipped FER2013 model (ExpressionModel.LoadPretrained) or FACIALEXPRESSION_MODEL.");
-
-        var faces = _pretrained.PredictFaces(FaceImages.AstronautPath);
+        var faces = _model.PredictFaces(FaceImages.AstronautPath);
 
         Assert.That(faces, Has.Count.EqualTo(1));
         Assert.That(faces[0].Prediction.Label, Is.EqualTo("happy"), string.Join(", ", faces[0].Prediction.Scores.Select(s => $"{s.Key} {s.Value:P0}")));
