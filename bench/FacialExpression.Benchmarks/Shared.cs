@@ -32,14 +32,20 @@ internal static class Shared
         return bytes;
     }
 
-    /// <summary>Downscales like the library does before detection (shorter side to <paramref name="size"/>, mipmapped linear).</summary>
+    /// <summary>Downscales like the library does before detection: shorter side to <paramref name="size"/>, OpenCV area interpolation.</summary>
     public static SKBitmap Downscale(SKBitmap source, int size)
     {
         int shorter = Math.Min(source.Width, source.Height);
         if (size == 0 || shorter <= size) return source.Copy();
         double k = (double)size / shorter;
-        var info = new SKImageInfo(Math.Max(1, (int)Math.Round(source.Width * k)), Math.Max(1, (int)Math.Round(source.Height * k)), SKColorType.Bgra8888, SKAlphaType.Opaque);
-        return source.Resize(info, new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
+        int w = Math.Max(1, (int)Math.Round(source.Width * k)), h = Math.Max(1, (int)Math.Round(source.Height * k));
+        using var bgra = source.ColorType == SKColorType.Bgra8888 ? source.Copy() : source.Copy(SKColorType.Bgra8888);
+        using var src = OpenCvSharp.Mat.FromPixelData(bgra.Height, bgra.Width, OpenCvSharp.MatType.CV_8UC4, bgra.GetPixels(), bgra.RowBytes);
+        using var dst = new OpenCvSharp.Mat();
+        OpenCvSharp.Cv2.Resize(src, dst, new OpenCvSharp.Size(w, h), 0, 0, OpenCvSharp.InterpolationFlags.Area);
+        var result = new SKBitmap(new SKImageInfo(w, h, SKColorType.Bgra8888, SKAlphaType.Opaque));
+        dst.AsSpan<byte>().CopyTo(result.GetPixelSpan());
+        return result;
     }
 
     /// <summary>A smooth, textured gray background (blurred noise), seeded.</summary>

@@ -55,28 +55,23 @@ internal sealed class Photo : IDisposable
     {
         ArgumentNullException.ThrowIfNull(stream);
         if (!stream.CanRead) throw new ArgumentException("The stream is not readable.", nameof(stream));
-        // SkiaSharp's codec takes ownership of (and closes) the stream it reads, so it gets a view of a MemoryStream's
-        // bytes or a copy of any other stream, never the caller's stream itself.
-        MemoryStream buffer;
-        if (stream is MemoryStream ms && ms.TryGetBuffer(out var bytes))
+        // SkiaSharp's codec takes ownership of (and closes) the stream it reads: a seekable stream is lent to it through
+        // a wrapper that ignores Dispose (no copy); any other stream is copied first.
+        if (stream.CanSeek)
         {
-            int start = (int)ms.Position;
-            buffer = new MemoryStream(bytes.Array!, bytes.Offset + start, bytes.Count - start, writable: false);
-            ms.Position = ms.Length;
+            using var lent = new UnclosableStream(stream);
+            return Decode(lent, description);
         }
-        else
-        {
-            buffer = stream.CanSeek ? new MemoryStream((int)Math.Clamp(stream.Length - stream.Position, 0, int.MaxValue)) : new MemoryStream();
-            stream.CopyTo(buffer);
-            buffer.Position = 0;
-        }
-        using (buffer) return Decode(buffer, description);
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        buffer.Position = 0;
+        return Decode(buffer, description);
     }
 
     private static Photo Decode(Stream data, string description)
     {
         const string Supported = "Supply a JPEG, PNG, BMP, GIF, WebP or ICO image.";
-        if (data.Length == 0) throw new DatasetException(description, $"'{description}' is empty, not an image. {Supported}");
+        if (data.Length - data.Position == 0) throw new DatasetException(description, $"'{description}' is empty, not an image. {Supported}");
         using var codec = SKCodec.Create(data, out var created);
         if (codec is null)
             throw new DatasetException(description, $"'{description}' is not a readable image (decoder said: {created}). {Supported}");
@@ -149,4 +144,28 @@ internal sealed class Photo : IDisposable
     public MLImage ToMLImage() => MLImage.CreateFromPixels(Width, Height, MLPixelFormat.Bgra32, Pixels);
 
     public void Dispose() => Bitmap.Dispose();
+}
+
+/// <summary>Forwards reads and seeks to a caller's stream but leaves it open when disposed.</summary>
+internal sealed class UnclosableStream(Stream inner) : Stream
+{
+    private readonly long _start = inner.Position;
+
+    public override bool CanRead => true;
+    public override bool CanSeek => true;
+    public override bool CanWrite => false;
+    public override long Length => inner.Length - _start;
+    public override long Position { get => inner.Position - _start; set => inner.Position = _start + value; }
+    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+    public override int Read(Span<byte> buffer) => inner.Read(buffer);
+    public override long Seek(long offset, SeekOrigin origin) => origin switch
+    {
+        SeekOrigin.Begin => inner.Seek(_start + offset, SeekOrigin.Begin) - _start,
+        SeekOrigin.End => inner.Seek(offset, SeekOrigin.End) - _start,
+        _ => inner.Seek(offset, SeekOrigin.Current) - _start,
+    };
+    public override void Flush() { }
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    protected override void Dispose(bool disposing) { } // the caller owns the stream
 }

@@ -115,6 +115,21 @@ public sealed class PhotoFacesTests
     }
 
     [Test]
+    public void Stream_IsReadFromItsCurrentPosition_AndLeftOpen()
+    {
+        var prefix = "not part of the image"u8.ToArray();
+        using var stream = new MemoryStream();
+        stream.Write(prefix);
+        stream.Write(File.ReadAllBytes(FaceImages.AstronautPath));
+        stream.Position = prefix.Length;
+
+        var faces = _model.PredictFaces(stream);
+
+        Assert.That(faces, Has.Count.EqualTo(1));
+        Assert.That(stream.CanSeek, Is.True, "the caller's stream is not closed");
+    }
+
+    [Test]
     public void CropMode_ClassifiesTheWholeImageAsOneFace_LikePredict()
     {
         using var photo = FaceImages.Astronaut();
