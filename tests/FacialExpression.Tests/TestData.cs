@@ -11,8 +11,6 @@ internal static class TestData
         return root;
     });
 
-    private static readonly Lazy<ExpressionModel> LazyModel = new(() => ExpressionModel.Train(TrainFolder, FastOptions with { Epochs = 8 }));
-
     /// <summary>Options for quick runs on the generated data.</summary>
     public static ExpressionTrainingOptions FastOptions { get; } = new()
     {
@@ -20,6 +18,8 @@ internal static class TestData
         Epochs = 2,
         BatchSize = 32,
     };
+
+    private static readonly Lazy<ExpressionModel> LazyModel = new(() => ExpressionModel.Train(TrainFolder, FastOptions with { Epochs = 8 }));
 
     public static string Root => LazyRoot.Value;
     public static string TrainFolder => Path.Combine(Root, "train");

@@ -25,7 +25,7 @@ public sealed class LearningTests
         using var model = ExpressionModel.Train(TestData.TinyDataset(), TestData.FastOptions with { Epochs = 3 }, new SyncProgress(reports.Add));
         var epochs = reports.Where(r => r.Epoch > 0).ToList();
         Assert.That(epochs.Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2, 3 }));
-        Assert.That(epochs, Has.All.Matches<TrainingProgress>(e => e.TotalEpochs == 3 && e.TrainLoss > 0 && e.LearningRate > 0 && e.ValidationAccuracy is >= 0 and <= 1 && e.ImagesPerSecond > 0));
+        Assert.That(epochs, Has.All.Matches<TrainingProgress>(e => e!.TotalEpochs == 3 && e.TrainLoss > 0 && e.LearningRate > 0 && e.ValidationAccuracy is >= 0 and <= 1 && e.ImagesPerSecond > 0));
         Assert.That(epochs.Select(e => e.Elapsed), Is.Ordered);
         Assert.That(reports.First().Message, Does.Contain("Training on"));
     }
