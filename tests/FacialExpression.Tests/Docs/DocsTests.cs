@@ -29,7 +29,7 @@ public sealed class DocsTests
     {
         var root = RepoRoot();
         var readme = File.ReadAllText(Path.Combine(root, "README.md"));
-        var command = Regex.Match(readme, @"\| Run the tests \| `([^`]+)` \|").Groups[1].Value;
+        var command = Regex.Match(readme, @"\| Run the tests[^|]*\| `([^`]+)` \|").Groups[1].Value;
         Assert.That(command, Is.Not.Empty);
         Assert.That(File.ReadAllLines(Path.Combine(root, ".ci", "run")).Last(l => l.Trim().Length > 0), Is.EqualTo(command));
     }
