@@ -9,7 +9,7 @@ public enum ExpressionArchitecture
     /// <summary>VGG-style net, four stages of 3×3 conv/batch-norm/ReLU (32-64-128-256 channels, about 1.2 M parameters) with global average pooling: the default, and the shipped FER2013 model's family.</summary>
     Standard,
 
-    /// <summary>The <see cref="Standard"/> layout at twice the width (64-128-256-512, about 4.7 M parameters): more accurate on large datasets, roughly 3× slower to train.</summary>
+    /// <summary>The <see cref="Standard"/> layout at twice the width (64-128-256-512, about 4.7 M parameters): more capacity for large datasets (not yet measured on FER2013), about 3.5× slower to train.</summary>
     Large,
 }
 

@@ -30,7 +30,6 @@ internal sealed class BatchAugmenter
     public Tensor Augment(Tensor batch, Generator gen)
     {
         long n = batch.shape[0];
-        var opts = new { dtype = ScalarType.Float32 };
         // Output coordinates in [-1, 1] map to input coordinates (align_corners = false).
         double cropScale = (double)_crop / _size;
         var angle = (rand(n, generator: gen) * 2 - 1) * _maxRotation;
@@ -43,7 +42,7 @@ internal sealed class BatchAugmenter
         var sin = angle.sin() * scale;
         var row0 = stack([cos * flip, -sin, tx], 1);
         var row1 = stack([sin * flip, cos, ty], 1);
-        var theta = stack([row0, row1], 1).to(opts.dtype);
+        var theta = stack([row0, row1], 1).to(ScalarType.Float32);
         var grid = nn.functional.affine_grid(theta, [n, 1, _crop, _crop], align_corners: false);
         var output = nn.functional.grid_sample(batch, grid, mode: GridSampleMode.Bilinear, padding_mode: GridSamplePaddingMode.Reflection, align_corners: false);
         if (_erasing > 0) output = Erase(output, gen);
