@@ -14,7 +14,11 @@ var archOption = new Option<ExpressionArchitecture>("--architecture") { Descript
 var lrOption = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 0.05 };
 var batchOption = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 64 };
 var seedOption = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 1 };
-var evaluateOption = new Option<FileInfo?>("--evaluate") { Description = "Skip training: evaluate this model file on val (with and without test-time augmentation)." };
+var evaluateOption = new Option<FileInfo[]>("--evaluate")
+{
+    Description = "Skip training: evaluate this model file on val (with and without test-time augmentation). With several files, evaluate their ensemble and save it as OUT/fer2013-ensemble.fexm.",
+    AllowMultipleArgumentsPerToken = true,
+};
 var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, evaluateOption };
 root.SetAction((parse, ct) =>
 {
@@ -23,11 +27,27 @@ root.SetAction((parse, ct) =>
     var data = parse.GetValue(dataOption)?.FullName ?? Unpack(parse.GetValue(archiveOption)!, outDir);
     var train = Path.Combine(data, "fer2013", "train");
     var val = Path.Combine(data, "fer2013", "val");
-    if (parse.GetValue(evaluateOption) is { } existing)
+    if (parse.GetValue(evaluateOption) is { Length: > 0 } existing)
     {
-        using var loaded = ExpressionModel.Load(existing.FullName);
-        EvaluateAll(loaded, val, outDir);
-        return Task.FromResult(0);
+        var members = existing.Select(f => ExpressionModel.Load(f.FullName)).ToList();
+        try
+        {
+            if (members.Count == 1)
+            {
+                EvaluateAll(members[0], val, outDir);
+                return Task.FromResult(0);
+            }
+            using var ensemble = ExpressionModel.Ensemble(members);
+            var ensemblePath = Path.Combine(outDir.FullName, "fer2013-ensemble.fexm");
+            ensemble.Save(ensemblePath);
+            Console.WriteLine($"Saved the {ensemble.NetworkCount}-network ensemble of {string.Join(", ", existing.Select(f => f.FullName))} as {ensemblePath} ({new FileInfo(ensemblePath).Length / 1024} KiB)");
+            EvaluateAll(ensemble, val, outDir);
+            return Task.FromResult(0);
+        }
+        finally
+        {
+            foreach (var m in members) m.Dispose();
+        }
     }
     var options = new ExpressionTrainingOptions
     {

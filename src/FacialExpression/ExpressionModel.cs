@@ -18,28 +18,35 @@ namespace FacialExpression;
 public sealed partial class ExpressionModel : IDisposable
 {
     private const int InferenceBatch = 256;
-    private readonly ExpressionNet _net;
+    private readonly ExpressionNet[] _nets;
+    private readonly ModelMetadata[] _metas;
     private readonly ImagePreprocessor _pre;
-    private readonly ModelMetadata _meta;
     private readonly object _gate = new();
     private bool _disposed;
 
-    private ExpressionModel(ExpressionNet net, ImagePreprocessor pre, ModelMetadata meta)
+    /// <summary>Wraps one network, or an ensemble's networks, that share the first metadata record's labels and image size.</summary>
+    private ExpressionModel(ExpressionNet[] nets, ImagePreprocessor pre, ModelMetadata[] metas)
     {
-        _net = net;
+        _nets = nets;
         _pre = pre;
-        _meta = meta;
-        Labels = Array.AsReadOnly(meta.Labels);
+        _metas = metas;
+        Labels = Array.AsReadOnly(metas[0].Labels);
     }
 
     /// <summary>The expressions the model distinguishes, in score order (the class folder names, sorted ordinally).</summary>
     public IReadOnlyList<string> Labels { get; }
 
     /// <summary>Side of the square grayscale image inputs are resized to before the centre crop.</summary>
-    public int ImageSize => _meta.ImageSize;
+    public int ImageSize => _metas[0].ImageSize;
 
-    /// <summary>Validation accuracy of the kept (best) epoch when the model was trained, or <c>null</c> without validation data.</summary>
-    public double? ValidationAccuracy => _meta.ValidationAccuracy;
+    /// <summary>
+    /// Validation accuracy of the kept (best) epoch when the model was trained, or <c>null</c> without validation data
+    /// and for ensembles (measure those with <see cref="Evaluate(string)"/>).
+    /// </summary>
+    public double? ValidationAccuracy => _nets.Length == 1 ? _metas[0].ValidationAccuracy : null;
+
+    /// <summary>How many networks vote: 1 for a trained model, more for one made by <see cref="Ensemble"/>.</summary>
+    public int NetworkCount => _nets.Length;
 
     /// <summary>
     /// Test-time augmentation for <see cref="Predict(string)"/>, <see cref="PredictBatch"/> and <see cref="Evaluate(string)"/>.
@@ -143,7 +150,69 @@ public sealed partial class ExpressionModel : IDisposable
             Dropout = o.Dropout, Mean = outcome.Net.Mean, Std = outcome.Net.Std, Options = o with { CheckpointFolder = null },
             EpochsRun = outcome.EpochsRun, BestEpoch = outcome.BestEpoch, ValidationAccuracy = outcome.BestValidationAccuracy,
         };
-        return new ExpressionModel(outcome.Net, pre, meta);
+        return new ExpressionModel([outcome.Net], pre, [meta]);
+    }
+
+    /// <summary>
+    /// Combines models trained on the same labels and image size into one that averages their class probabilities
+    /// (after any test-time augmentation). Ensembles of independently trained networks are usually more accurate than
+    /// any member; prediction cost grows with the number of networks. The result copies the weights, so the inputs may
+    /// be disposed; it saves to and loads from a single file like any model.
+    /// </summary>
+    /// <param name="models">Two or more models; members that are ensembles contribute all their networks.</param>
+    /// <returns>The ensemble; dispose it when done.</returns>
+    /// <exception cref="ArgumentException">Fewer than two networks, or the models differ in labels or image size.</exception>
+    /// <exception cref="ObjectDisposedException">One of <paramref name="models"/> has been disposed.</exception>
+    public static ExpressionModel Ensemble(IEnumerable<ExpressionModel> models)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        var list = models.ToArray();
+        if (list.Any(m => m is null)) throw new ArgumentException("The models must not contain null.", nameof(models));
+        if (list.Sum(m => m._nets.Length) < 2)
+            throw new ArgumentException($"An ensemble needs at least two networks; got {list.Length} model(s) with {list.Sum(m => m._nets.Length)} network(s) in all.", nameof(models));
+        var first = list[0];
+        foreach (var m in list)
+        {
+            m.ThrowIfDisposed();
+            if (!m.Labels.SequenceEqual(first.Labels))
+                throw new ArgumentException($"All models must have the same labels in the same order: [{string.Join(", ", first.Labels)}] differs from [{string.Join(", ", m.Labels)}].", nameof(models));
+            if (m.ImageSize != first.ImageSize)
+                throw new ArgumentException($"All models must have the same image size: {first.ImageSize} differs from {m.ImageSize}.", nameof(models));
+        }
+        var nets = new List<ExpressionNet>();
+        var metas = new List<ModelMetadata>();
+        try
+        {
+            foreach (var m in list)
+            {
+                lock (m._gate)
+                {
+                    m.ThrowIfDisposed();
+                    for (int i = 0; i < m._nets.Length; i++)
+                    {
+                        nets.Add(Copy(m._nets[i], m._metas[i]));
+                        metas.Add(m._metas[i]);
+                    }
+                }
+            }
+        }
+        catch
+        {
+            foreach (var net in nets) net.Dispose();
+            throw;
+        }
+        return new ExpressionModel(nets.ToArray(), first._pre, metas.ToArray());
+    }
+
+    private static ExpressionNet Copy(ExpressionNet source, ModelMetadata meta)
+    {
+        var copy = new ExpressionNet(meta.Architecture, meta.Labels.Length, meta.Dropout, meta.Mean, meta.Std);
+        var buffer = new MemoryStream();
+        source.save(buffer); // closes the stream; ToArray still works
+        using var weights = new MemoryStream(buffer.ToArray());
+        copy.load(weights);
+        copy.eval();
+        return copy;
     }
 
     /// <summary>Evaluates the model on a folder-per-label test folder (or the <c>PrivateTest</c> rows of a FER2013 CSV file).</summary>
@@ -277,7 +346,7 @@ public sealed partial class ExpressionModel : IDisposable
     internal float[][] Probabilities(float[] pixels, int count)
     {
         ThrowIfDisposed();
-        int size = _meta.ImageSize, crop = _meta.CropSize, k = Labels.Count;
+        int size = ImageSize, k = Labels.Count;
         var tta = TestTimeAugmentation;
         var result = new float[count][];
         lock (_gate)
@@ -289,9 +358,14 @@ public sealed partial class ExpressionModel : IDisposable
                 int n = Math.Min(InferenceBatch, count - start);
                 var x = tensor(pixels.AsSpan(start * size * size, n * size * size).ToArray(), [n, 1, size, size]);
                 var probs = zeros(n, k);
-                var views = Views(x, size, crop, tta);
-                foreach (var v in views) probs.add_(nn.functional.softmax(_net.call(v), 1));
-                probs.div_(views.Count);
+                int votes = 0;
+                for (int m = 0; m < _nets.Length; m++)
+                {
+                    var views = Views(x, size, _metas[m].CropSize, tta);
+                    foreach (var v in views) probs.add_(nn.functional.softmax(_nets[m].call(v), 1));
+                    votes += views.Count;
+                }
+                probs.div_(votes);
                 var flat = probs.data<float>().ToArray();
                 for (int i = 0; i < n; i++) result[start + i] = flat.AsSpan(i * k, k).ToArray();
             }
@@ -320,7 +394,7 @@ public sealed partial class ExpressionModel : IDisposable
     public void Save(string path)
     {
         ThrowIfDisposed();
-        lock (_gate) ModelFile.Save(path, _meta, _pre, _net);
+        lock (_gate) ModelFile.Save(path, _metas, _pre, _nets);
     }
 
     /// <summary>Loads a model written by <see cref="Save"/>.</summary>
@@ -366,8 +440,8 @@ public sealed partial class ExpressionModel : IDisposable
     private static ExpressionModel Load(Stream stream, string description)
     {
         TorchRuntime.EnsureLoaded();
-        var (meta, pre, net) = ModelFile.Load(stream, description);
-        return new ExpressionModel(net, pre, meta);
+        var (metas, pre, nets) = ModelFile.Load(stream, description);
+        return new ExpressionModel(nets, pre, metas);
     }
 
     private static MLImage DecodeFile(string path)
@@ -411,7 +485,7 @@ public sealed partial class ExpressionModel : IDisposable
         {
             if (_disposed) return;
             _disposed = true;
-            _net.Dispose();
+            foreach (var net in _nets) net.Dispose();
         }
     }
 }
