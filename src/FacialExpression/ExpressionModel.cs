@@ -423,8 +423,9 @@ public sealed partial class ExpressionModel : IDisposable
     }
 
     /// <summary>
-    /// Loads the FER2013 model shipped inside the package (no network access): labels angry, disgust, fear, happy,
-    /// neutral, sad, surprise; 48×48 grayscale face crops. Accuracy and limitations are in docs/model-card.md.
+    /// Loads the FER2013 model shipped inside the package (no network access): an ensemble of two networks; labels
+    /// angry, disgust, fear, happy, neutral, sad, surprise; 48×48 grayscale face crops. Accuracy and limitations are
+    /// in docs/model-card.md.
     /// </summary>
     /// <returns>A new model instance; dispose it when done.</returns>
     /// <exception cref="ModelFormatException">The embedded model is missing from this build of the package.</exception>
