@@ -14,12 +14,13 @@ var archOption = new Option<ExpressionArchitecture>("--architecture") { Descript
 var lrOption = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 0.05 };
 var batchOption = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 64 };
 var seedOption = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 1 };
+var precisionOption = new Option<TrainingPrecision>("--precision") { Description = "Arithmetic of the training passes.", DefaultValueFactory = _ => TrainingPrecision.Float32 };
 var evaluateOption = new Option<FileInfo[]>("--evaluate")
 {
     Description = "Skip training: evaluate this model file on val (with and without test-time augmentation). With several files, evaluate their ensemble and save it as OUT/fer2013-ensemble.fexm.",
     AllowMultipleArgumentsPerToken = true,
 };
-var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, evaluateOption };
+var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, evaluateOption };
 root.SetAction((parse, ct) =>
 {
     var outDir = parse.GetValue(outOption)!;
@@ -56,6 +57,7 @@ root.SetAction((parse, ct) =>
         LearningRate = parse.GetValue(lrOption),
         BatchSize = parse.GetValue(batchOption),
         Seed = parse.GetValue(seedOption),
+        Precision = parse.GetValue(precisionOption),
         ValidationFolder = val,
         EarlyStoppingPatience = 0,
         CheckpointFolder = Path.Combine(outDir.FullName, "checkpoints"),

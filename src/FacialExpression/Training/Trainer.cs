@@ -29,6 +29,7 @@ internal static class Trainer
         torch.manual_seed(o.Seed);
         var net = new ExpressionNet(o.Architecture, classes, o.Dropout, mean, std);
         OptimizerHelper? optimizer = null;
+        BFloat16Copy? bf16 = null;
         Tensor? xTrain = null, yTrain = null, xVal = null, yVal = null;
         var succeeded = false;
         try
@@ -46,6 +47,7 @@ internal static class Trainer
                 ? optim.AdamW(parameters, o.LearningRate, beta1: o.Momentum, weight_decay: o.WeightDecay)
                 : optim.SGD(parameters, o.LearningRate, momentum: o.Momentum, nesterov: o.Momentum > 0, weight_decay: o.WeightDecay);
 
+            if (o.Precision == TrainingPrecision.BFloat16) bf16 = new BFloat16Copy(net, o.Architecture, classes, o.Dropout);
             var augmenter = new BatchAugmenter(o);
             int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
             long totalSteps = (long)stepsPerEpoch * o.Epochs;
@@ -87,10 +89,11 @@ internal static class Trainer
                         var idx = perm.narrow(0, start, count);
                         var x = augmenter.Augment(xTrain.index_select(0, idx), gen);
                         var y = yTrain.index_select(0, idx);
-                        var logits = net.call(x);
+                        var logits = bf16?.Forward(x) ?? net.call(x);
                         var loss = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
                         optimizer.zero_grad();
                         loss.backward();
+                        bf16?.TransferGradients();
                         optimizer.step();
                         lossSum += loss.item<float>() * count;
                         correct += logits.argmax(1).eq(y).sum().item<long>();
@@ -136,6 +139,7 @@ internal static class Trainer
         finally
         {
             optimizer?.Dispose();
+            bf16?.Dispose();
             xTrain?.Dispose(); yTrain?.Dispose(); xVal?.Dispose(); yVal?.Dispose();
             if (!succeeded) net.Dispose();
         }

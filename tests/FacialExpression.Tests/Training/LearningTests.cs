@@ -65,6 +65,22 @@ public sealed class LearningTests
     }
 
     [Test]
+    public void Train_InBFloat16_LearnsAndSavesFloat32Weights()
+    {
+        using var model = ExpressionModel.Train(TestData.TrainFolder, TestData.FastOptions with { Epochs = 8, Precision = TrainingPrecision.BFloat16 });
+        Assert.That(model.Evaluate(TestData.TestFolder).Accuracy, Is.GreaterThanOrEqualTo(0.90));
+        var bf16Path = Path.Combine(TestData.NewFolder("bf16"), "model.fexm");
+        model.Save(bf16Path);
+        Assert.That(WeightsBytes(bf16Path), Is.EqualTo(WeightsBytes(Prediction.PredictionTests.SaveShared())), "same architecture, so float32 weights have the float32 model's size");
+    }
+
+    private static long WeightsBytes(string modelPath)
+    {
+        using var zip = System.IO.Compression.ZipFile.OpenRead(modelPath);
+        return zip.GetEntry("weights.bin")!.Length;
+    }
+
+    [Test]
     public void Train_FromFer2013Csv_UsesTheUsageColumnForSplits()
     {
         var csv = Path.Combine(TestData.NewFolder("csv"), "fer2013.csv");
