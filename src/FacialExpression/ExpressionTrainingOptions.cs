@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace FacialExpression;
 
 /// <summary>The network family <see cref="ExpressionModel.Train(string, ExpressionTrainingOptions?, IProgress{TrainingProgress}?, CancellationToken)"/> builds.</summary>
@@ -145,7 +147,11 @@ public sealed record ExpressionTrainingOptions
     /// <summary>CPU threads libtorch may use. Default <c>null</c>: all logical cores. 1 to 1024.</summary>
     public int? Threads { get; init; }
 
-    /// <summary>Arithmetic of the training passes. Default <see cref="TrainingPrecision.Float32"/>.</summary>
+    /// <summary>
+    /// Arithmetic of the training passes. Default <see cref="TrainingPrecision.Float32"/>. A run checkpointed in one
+    /// precision may be resumed in the other.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] // keeps checkpoints written before this option resumable
     public TrainingPrecision Precision { get; init; } = TrainingPrecision.Float32;
 
     internal int EffectiveCropSize => CropSize ?? (int)Math.Round(ImageSize * 5.0 / 6.0);

@@ -230,7 +230,8 @@ internal sealed class Checkpoint
     {
         _folder = Path.GetFullPath(folder);
         Directory.CreateDirectory(_folder);
-        _fingerprint = JsonSerializer.Serialize(o with { CheckpointFolder = null, Epochs = 0, EarlyStoppingPatience = 0, Threads = null });
+        // Epochs, patience, threads and precision may change between sessions: the weights are float32 either way.
+        _fingerprint = JsonSerializer.Serialize(o with { CheckpointFolder = null, Epochs = 0, EarlyStoppingPatience = 0, Threads = null, Precision = TrainingPrecision.Float32 });
     }
 
     private string StatePath => Path.Combine(_folder, "state.json");

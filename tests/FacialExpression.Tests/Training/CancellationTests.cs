@@ -45,4 +45,19 @@ public sealed class CancellationTests
         for (int i = 0; i < images.Length; i++)
             Assert.That(resumed.Predict(images[i]).Scores, Is.EqualTo(straight.Predict(images[i]).Scores));
     }
+
+    [Test]
+    public void Checkpoints_ResumeInTheOtherPrecisionButRefuseOtherChanges()
+    {
+        var data = TestData.TinyDataset(perClass: 12, seed: 9);
+        var checkpoints = TestData.NewFolder("resume-precision");
+        var options = TestData.FastOptions with { Epochs = 2, CheckpointFolder = checkpoints };
+        using (ExpressionModel.Train(data, options)) { }
+        var reports = new List<TrainingProgress>();
+        using (ExpressionModel.Train(data, options with { Epochs = 3, Precision = TrainingPrecision.BFloat16 }, new SyncProgress(reports.Add))) { }
+        Assert.That(reports.Any(r => r.Message?.Contains("Resumed from checkpoint after epoch 2") == true));
+        Assert.That(reports.Where(r => r.Epoch > 0).Select(r => r.Epoch), Is.EqualTo(new[] { 3 }));
+        var e = Assert.Throws<InvalidOperationException>(() => ExpressionModel.Train(data, options with { Epochs = 4, LearningRate = 0.01 }));
+        Assert.That(e!.Message, Does.Contain(checkpoints).And.Contain("different training options"));
+    }
 }
