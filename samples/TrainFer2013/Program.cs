@@ -30,9 +30,10 @@ root.SetAction((parse, ct) =>
     var val = Path.Combine(data, "fer2013", "val");
     if (parse.GetValue(evaluateOption) is { Length: > 0 } existing)
     {
-        var members = existing.Select(f => ExpressionModel.Load(f.FullName)).ToList();
+        var members = new List<ExpressionModel>();
         try
         {
+            foreach (var file in existing) members.Add(ExpressionModel.Load(file.FullName)); // a bad file disposes those already loaded
             if (members.Count == 1)
             {
                 EvaluateAll(members[0], val, outDir);
