@@ -15,12 +15,13 @@ var lrOption = new Option<double>("--lr") { Description = "Peak learning rate.",
 var batchOption = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 64 };
 var seedOption = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 1 };
 var precisionOption = new Option<TrainingPrecision>("--precision") { Description = "Arithmetic of the training passes.", DefaultValueFactory = _ => TrainingPrecision.Float32 };
+var threadsOption = new Option<int?>("--threads") { Description = "Threads for the tensor work (default: all cores). The model card's recipe trains two ensemble members side by side, each with --threads 1 on its own core." };
 var evaluateOption = new Option<FileInfo[]>("--evaluate")
 {
     Description = "Skip training: evaluate this model file on val (with and without test-time augmentation). With several files, evaluate their ensemble and save it as OUT/fer2013-ensemble.fexm.",
     AllowMultipleArgumentsPerToken = true,
 };
-var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, evaluateOption };
+var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, evaluateOption };
 root.SetAction((parse, ct) =>
 {
     var outDir = parse.GetValue(outOption)!;
@@ -59,6 +60,7 @@ root.SetAction((parse, ct) =>
         BatchSize = parse.GetValue(batchOption),
         Seed = parse.GetValue(seedOption),
         Precision = parse.GetValue(precisionOption),
+        Threads = parse.GetValue(threadsOption),
         ValidationFolder = val,
         EarlyStoppingPatience = 0,
         CheckpointFolder = Path.Combine(outDir.FullName, "checkpoints"),
