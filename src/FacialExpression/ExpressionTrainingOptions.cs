@@ -38,14 +38,14 @@ public enum LearningRateSchedule
 /// <summary>The arithmetic of the training passes.</summary>
 public enum TrainingPrecision
 {
-    /// <summary>float32 throughout: the default, and how the shipped FER2013 networks were trained.</summary>
+    /// <summary>float32 throughout: the default.</summary>
     Float32,
 
     /// <summary>
     /// Forward and backward passes in bfloat16 on a working copy of the network; weights, gradients and optimiser
     /// state stay float32. Measured 1.6–1.8× the float32 training throughput, with the same accuracy, on a CPU with
     /// native bfloat16 (AVX-512 BF16); CPUs without it may gain nothing or lose (check with the benchmarks'
-    /// <c>precision</c> command). The saved model is float32 either way.
+    /// <c>precision</c> command). The saved model is float32 either way. The shipped FER2013 networks were trained this way.
     /// </summary>
     BFloat16,
 }

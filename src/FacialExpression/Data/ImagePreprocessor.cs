@@ -17,15 +17,12 @@ internal sealed class ImagePreprocessor
 
     private readonly MLContext _ml;
     private readonly ITransformer _transformer;
-    private readonly Lazy<PredictionEngine<ImageRow, PixelsRow>> _single;
-    private readonly Lock _singleGate = new();
 
     private ImagePreprocessor(MLContext ml, ITransformer transformer, int imageSize)
     {
         _ml = ml;
         _transformer = transformer;
         ImageSize = imageSize;
-        _single = new(() => ml.Model.CreatePredictionEngine<ImageRow, PixelsRow>(transformer));
     }
 
     public int ImageSize { get; }
@@ -58,19 +55,6 @@ internal sealed class ImagePreprocessor
         int plane = ImageSize * ImageSize;
         var result = new float[images.Count * plane];
         if (images.Count == 0) return result;
-        if (images.Count == 1)
-        {
-            // One image (the usual Predict call): a cached PredictionEngine skips building an IDataView and a cursor
-            // per call. It is not thread-safe, hence the lock.
-            lock (_singleGate)
-            {
-                var single = _single.Value.Predict(new ImageRow { Image = images[0] });
-                if (single.Pixels is not { } p || p.Length != plane)
-                    throw new InvalidOperationException($"The preprocessing produced {single.Pixels?.Length ?? 0} values instead of {plane}.");
-                p.CopyTo(result, 0);
-            }
-            return result;
-        }
         var view = _ml.Data.LoadFromEnumerable(images.Select(i => new ImageRow { Image = i }));
         var transformed = _transformer.Transform(view);
         using var cursor = transformed.GetRowCursor(transformed.Schema.Where(c => c.Name == PixelsColumn));
@@ -102,12 +86,6 @@ internal sealed class ImagePreprocessor
     {
         [ImageType(48, 48)]
         public MLImage? Image { get; set; }
-    }
-
-    private sealed class PixelsRow
-    {
-        [ColumnName(PixelsColumn)]
-        public float[]? Pixels { get; set; }
     }
 }
 
