@@ -16,12 +16,16 @@ var batchOption = new Option<int>("--batch") { Description = "Batch size.", Defa
 var seedOption = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 1 };
 var precisionOption = new Option<TrainingPrecision>("--precision") { Description = "Arithmetic of the training passes.", DefaultValueFactory = _ => TrainingPrecision.Float32 };
 var threadsOption = new Option<int?>("--threads") { Description = "Threads for the tensor work (default: all cores). The model card's recipe trains two ensemble members side by side, each with --threads 1 on its own core." };
+var mixupOption = new Option<double>("--mixup") { Description = "Mixup α (0 = off).", DefaultValueFactory = _ => 0 };
+var erasingOption = new Option<double>("--erasing") { Description = "Random-erasing probability.", DefaultValueFactory = _ => 0.25 };
+var rotationOption = new Option<double>("--rotation") { Description = "Maximum random rotation in degrees.", DefaultValueFactory = _ => 10 };
+var scaleOption = new Option<double>("--scale") { Description = "Maximum random relative scale change.", DefaultValueFactory = _ => 0.1 };
 var evaluateOption = new Option<FileInfo[]>("--evaluate")
 {
     Description = "Skip training: evaluate this model file on val (with and without test-time augmentation). With several files, evaluate their ensemble and save it as OUT/fer2013-ensemble.fexm.",
     AllowMultipleArgumentsPerToken = true,
 };
-var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, evaluateOption };
+var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, mixupOption, erasingOption, rotationOption, scaleOption, evaluateOption };
 root.SetAction((parse, ct) =>
 {
     var outDir = parse.GetValue(outOption)!;
@@ -61,6 +65,10 @@ root.SetAction((parse, ct) =>
         Seed = parse.GetValue(seedOption),
         Precision = parse.GetValue(precisionOption),
         Threads = parse.GetValue(threadsOption),
+        MixupAlpha = parse.GetValue(mixupOption),
+        RandomErasingProbability = parse.GetValue(erasingOption),
+        MaxRotationDegrees = parse.GetValue(rotationOption),
+        MaxScaleChange = parse.GetValue(scaleOption),
         ValidationFolder = val,
         EarlyStoppingPatience = 0,
         CheckpointFolder = Path.Combine(outDir.FullName, "checkpoints"),

@@ -12,7 +12,7 @@ namespace FacialExpression.Training;
 internal sealed record TrainingOutcome(ExpressionNet Net, int EpochsRun, int BestEpoch, double? BestValidationAccuracy, double SecondsPerEpoch, double ImagesPerSecond, IReadOnlyList<TrainingProgress> History);
 
 /// <summary>
-/// The training loop: seeded shuffling, batched augmentation, SGD/AdamW with a per-step schedule, validation every
+/// The training loop: seeded shuffling, batched augmentation and optional mixup, SGD/AdamW with a per-step schedule, validation every
 /// epoch, early stopping that restores the best weights, and optional per-epoch checkpoints for resuming.
 /// </summary>
 internal static class Trainer
@@ -74,6 +74,7 @@ internal static class Trainer
                 // Per-epoch seeds make a resumed run identical to an uninterrupted one.
                 torch.manual_seed(o.Seed * 100_003L + epoch);
                 using var gen = new Generator((ulong)(o.Seed * 1_000_003L + epoch));
+                var mixup = o.MixupAlpha > 0 ? new Mixup(o.MixupAlpha, unchecked(o.Seed * 7_919 + epoch)) : null;
                 net.train();
                 double lossSum = 0; long correct = 0, seen = 0;
                 using (var perm = randperm(train.Count, generator: gen))
@@ -89,14 +90,25 @@ internal static class Trainer
                         var idx = perm.narrow(0, start, count);
                         var x = augmenter.Augment(xTrain.index_select(0, idx), gen);
                         var y = yTrain.index_select(0, idx);
-                        var logits = bf16?.Forward(x) ?? net.call(x);
-                        var loss = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
+                        Tensor loss, logits, yCounted = y;
+                        if (mixup is not null)
+                        {
+                            var (mixed, lambda, partner) = mixup.Mix(x, gen);
+                            logits = bf16?.Forward(mixed) ?? net.call(mixed);
+                            loss = Mixup.Loss(logits, y, lambda, partner, o.LabelSmoothing);
+                            if (lambda < 0.5) yCounted = y.index_select(0, partner);
+                        }
+                        else
+                        {
+                            logits = bf16?.Forward(x) ?? net.call(x);
+                            loss = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
+                        }
                         optimizer.zero_grad();
                         loss.backward();
                         bf16?.TransferGradients();
                         optimizer.step();
                         lossSum += loss.item<float>() * count;
-                        correct += logits.argmax(1).eq(y).sum().item<long>();
+                        correct += logits.argmax(1).eq(yCounted).sum().item<long>();
                         seen += count;
                     }
                 }

@@ -65,6 +65,27 @@ public sealed class LearningTests
     }
 
     [Test]
+    public void Train_WithMixup_Learns()
+    {
+        using var model = ExpressionModel.Train(TestData.TrainFolder, TestData.FastOptions with { Epochs = 8, MixupAlpha = 0.4 });
+        Assert.That(model.Evaluate(TestData.TestFolder).Accuracy, Is.GreaterThanOrEqualTo(0.90));
+    }
+
+    [TestCase(0.2)]
+    [TestCase(1.0)]
+    [TestCase(4.0)]
+    public void Mixup_BlendFactor_FollowsBetaAlphaAlpha(double alpha)
+    {
+        // Beta(α, α) has mean 1/2 and variance 1 / (4(2α + 1)); mixup's behaviour depends on getting both right.
+        var random = new Random(7);
+        var draws = Enumerable.Range(0, 20_000).Select(_ => FacialExpression.Training.Mixup.SampleBeta(random, alpha)).ToArray();
+        double mean = draws.Average(), variance = draws.Select(d => (d - mean) * (d - mean)).Average();
+        Assert.That(draws, Has.All.InRange(0.0, 1.0));
+        Assert.That(mean, Is.EqualTo(0.5).Within(0.01));
+        Assert.That(variance, Is.EqualTo(1 / (4 * (2 * alpha + 1))).Within(5).Percent);
+    }
+
+    [Test]
     public void Train_InBFloat16_LearnsAndSavesFloat32Weights()
     {
         using var model = ExpressionModel.Train(TestData.TrainFolder, TestData.FastOptions with { Epochs = 8, Precision = TrainingPrecision.BFloat16 });

@@ -69,6 +69,7 @@ public sealed class BadInputTests
     [TestCase(nameof(ExpressionTrainingOptions.ValidationFraction))]
     [TestCase(nameof(ExpressionTrainingOptions.CropSize))]
     [TestCase(nameof(ExpressionTrainingOptions.Architecture))]
+    [TestCase(nameof(ExpressionTrainingOptions.MixupAlpha))]
     public void Train_OutOfRangeOption_ThrowsNamingTheProperty(string property)
     {
         var o = property switch
@@ -78,6 +79,7 @@ public sealed class BadInputTests
             nameof(ExpressionTrainingOptions.LearningRate) => TestData.FastOptions with { LearningRate = double.NaN },
             nameof(ExpressionTrainingOptions.ValidationFraction) => TestData.FastOptions with { ValidationFraction = 0.9 },
             nameof(ExpressionTrainingOptions.CropSize) => TestData.FastOptions with { CropSize = 64 },
+            nameof(ExpressionTrainingOptions.MixupAlpha) => TestData.FastOptions with { MixupAlpha = -0.2 },
             _ => TestData.FastOptions with { Architecture = (ExpressionArchitecture)42 },
         };
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => ExpressionModel.Train(TestData.TrainFolder, o));
