@@ -16,10 +16,11 @@ var batchOption = new Option<int>("--batch") { Description = "Batch size.", Defa
 var seedOption = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 1 };
 var precisionOption = new Option<TrainingPrecision>("--precision") { Description = "Arithmetic of the training passes.", DefaultValueFactory = _ => TrainingPrecision.Float32 };
 var threadsOption = new Option<int?>("--threads") { Description = "Threads for the tensor work (default: all cores). The model card's recipe trains two ensemble members side by side, each with --threads 1 on its own core." };
-var mixupOption = new Option<double>("--mixup") { Description = "Mixup α (0 = off).", DefaultValueFactory = _ => 0 };
-var erasingOption = new Option<double>("--erasing") { Description = "Random-erasing probability.", DefaultValueFactory = _ => 0.25 };
-var rotationOption = new Option<double>("--rotation") { Description = "Maximum random rotation in degrees.", DefaultValueFactory = _ => 10 };
-var scaleOption = new Option<double>("--scale") { Description = "Maximum random relative scale change.", DefaultValueFactory = _ => 0.1 };
+var defaults = new ExpressionTrainingOptions();
+var mixupOption = new Option<double>("--mixup") { Description = "Mixup α (0 = off).", DefaultValueFactory = _ => defaults.MixupAlpha };
+var erasingOption = new Option<double>("--erasing") { Description = "Random-erasing probability.", DefaultValueFactory = _ => defaults.RandomErasingProbability };
+var rotationOption = new Option<double>("--rotation") { Description = "Maximum random rotation in degrees.", DefaultValueFactory = _ => defaults.MaxRotationDegrees };
+var scaleOption = new Option<double>("--scale") { Description = "Maximum random relative scale change.", DefaultValueFactory = _ => defaults.MaxScaleChange };
 var evaluateOption = new Option<FileInfo[]>("--evaluate")
 {
     Description = "Skip training: evaluate this model file on val (with and without test-time augmentation). With several files, evaluate their ensemble and save it as OUT/fer2013-ensemble.fexm.",

@@ -90,19 +90,14 @@ internal static class Trainer
                         var idx = perm.narrow(0, start, count);
                         var x = augmenter.Augment(xTrain.index_select(0, idx), gen);
                         var y = yTrain.index_select(0, idx);
-                        Tensor loss, logits, yCounted = y;
-                        if (mixup is not null)
-                        {
-                            var (mixed, lambda, partner) = mixup.Mix(x, gen);
-                            logits = bf16?.Forward(mixed) ?? net.call(mixed);
-                            loss = Mixup.Loss(logits, y, lambda, partner, o.LabelSmoothing);
-                            if (lambda < 0.5) yCounted = y.index_select(0, partner);
-                        }
-                        else
-                        {
-                            logits = bf16?.Forward(x) ?? net.call(x);
-                            loss = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
-                        }
+                        double lambda = 1;
+                        Tensor? partner = null;
+                        if (mixup is not null) (x, lambda, partner) = mixup.Mix(x, gen);
+                        var logits = bf16?.Forward(x) ?? net.call(x);
+                        var loss = partner is null
+                            ? nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing)
+                            : Mixup.Loss(logits, y, lambda, partner, o.LabelSmoothing);
+                        var yCounted = partner is not null && lambda < 0.5 ? y.index_select(0, partner) : y;
                         optimizer.zero_grad();
                         loss.backward();
                         bf16?.TransferGradients();
