@@ -11,7 +11,7 @@ public enum ExpressionArchitecture
     /// <summary>VGG-style net, four stages of 3×3 conv/batch-norm/ReLU (32-64-128-256 channels, about 1.2 M parameters) with global average pooling: the default, and the shipped FER2013 model's family.</summary>
     Standard,
 
-    /// <summary>The <see cref="Standard"/> layout at twice the width (64-128-256-512, about 4.7 M parameters): more capacity for large datasets (not yet measured on FER2013), about 3.5× slower to train.</summary>
+    /// <summary>The <see cref="Standard"/> layout at twice the width (64-128-256-512, about 4.7 M parameters): 4× the multiply-adds and about 3× slower to train. On FER2013 it did not beat <see cref="Standard"/> for the same training time (see the model card).</summary>
     Large,
 }
 
