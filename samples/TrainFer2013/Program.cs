@@ -18,6 +18,7 @@ var precisionOption = new Option<TrainingPrecision>("--precision") { Description
 var threadsOption = new Option<int?>("--threads") { Description = "Threads for the tensor work (default: all cores). The model card's recipe trains two ensemble members side by side, each with --threads 1 on its own core." };
 var defaults = new ExpressionTrainingOptions();
 var mixupOption = new Option<double>("--mixup") { Description = "Mixup α (0 = off).", DefaultValueFactory = _ => defaults.MixupAlpha };
+var averagingOption = new Option<double>("--weight-averaging") { Description = "Decay of the weights' moving average, e.g. 0.999 (0 = off).", DefaultValueFactory = _ => defaults.WeightAveragingDecay };
 var erasingOption = new Option<double>("--erasing") { Description = "Random-erasing probability.", DefaultValueFactory = _ => defaults.RandomErasingProbability };
 var rotationOption = new Option<double>("--rotation") { Description = "Maximum random rotation in degrees.", DefaultValueFactory = _ => defaults.MaxRotationDegrees };
 var scaleOption = new Option<double>("--scale") { Description = "Maximum random relative scale change.", DefaultValueFactory = _ => defaults.MaxScaleChange };
@@ -26,7 +27,7 @@ var evaluateOption = new Option<FileInfo[]>("--evaluate")
     Description = "Skip training: evaluate this model file on val (with and without test-time augmentation). With several files, evaluate their ensemble and save it as OUT/fer2013-ensemble.fexm.",
     AllowMultipleArgumentsPerToken = true,
 };
-var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, mixupOption, erasingOption, rotationOption, scaleOption, evaluateOption };
+var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, mixupOption, averagingOption, erasingOption, rotationOption, scaleOption, evaluateOption };
 root.SetAction((parse, ct) =>
 {
     var outDir = parse.GetValue(outOption)!;
@@ -67,6 +68,7 @@ root.SetAction((parse, ct) =>
         Precision = parse.GetValue(precisionOption),
         Threads = parse.GetValue(threadsOption),
         MixupAlpha = parse.GetValue(mixupOption),
+        WeightAveragingDecay = parse.GetValue(averagingOption),
         RandomErasingProbability = parse.GetValue(erasingOption),
         MaxRotationDegrees = parse.GetValue(rotationOption),
         MaxScaleChange = parse.GetValue(scaleOption),

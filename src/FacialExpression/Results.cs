@@ -47,6 +47,13 @@ public sealed record TrainingProgress
     /// <summary>Validation accuracy after the epoch, or <c>null</c> when there is no validation data.</summary>
     public double? ValidationAccuracy { get; init; }
 
+    /// <summary>
+    /// With <see cref="ExpressionTrainingOptions.WeightAveragingDecay"/> on, the validation accuracy of the raw
+    /// (not averaged) weights after the epoch, for comparison with <see cref="ValidationAccuracy"/>, which is the
+    /// averaged weights'; otherwise <c>null</c>.
+    /// </summary>
+    public double? RawValidationAccuracy { get; init; }
+
     /// <summary>Learning rate at the end of the epoch.</summary>
     public double LearningRate { get; init; }
 
@@ -70,6 +77,8 @@ public sealed record TrainingProgress
             $"epoch {Epoch}/{TotalEpochs}  loss {TrainLoss:F4}  acc {TrainAccuracy:P1}");
         if (ValidationAccuracy is double va)
             s += string.Create(CultureInfo.InvariantCulture, $"  val_loss {ValidationLoss:F4}  val_acc {va:P2}{(IsBestEpoch ? " *" : "")}");
+        if (RawValidationAccuracy is double raw)
+            s += string.Create(CultureInfo.InvariantCulture, $"  raw_val_acc {raw:P2}");
         s += string.Create(CultureInfo.InvariantCulture, $"  lr {LearningRate:G3}  {ImagesPerSecond:F0} img/s  {Elapsed:hh\\:mm\\:ss}");
         return Message is null ? s : s + "  " + Message;
     }

@@ -13,7 +13,7 @@ internal sealed record TrainingOutcome(ExpressionNet Net, int EpochsRun, int Bes
 
 /// <summary>
 /// The training loop: seeded shuffling, batched augmentation and optional mixup, SGD/AdamW with a per-step schedule, validation every
-/// epoch, early stopping that restores the best weights, and optional per-epoch checkpoints for resuming.
+/// epoch, optional weight averaging, early stopping that restores the best weights, and optional per-epoch checkpoints for resuming.
 /// </summary>
 internal static class Trainer
 {
@@ -30,6 +30,7 @@ internal static class Trainer
         var net = new ExpressionNet(o.Architecture, classes, o.Dropout, mean, std);
         OptimizerHelper? optimizer = null;
         BFloat16Copy? bf16 = null;
+        WeightAverage? average = null;
         Tensor? xTrain = null, yTrain = null, xVal = null, yVal = null;
         var succeeded = false;
         try
@@ -48,6 +49,7 @@ internal static class Trainer
                 : optim.SGD(parameters, o.LearningRate, momentum: o.Momentum, nesterov: o.Momentum > 0, weight_decay: o.WeightDecay);
 
             if (o.Precision == TrainingPrecision.BFloat16) bf16 = new BFloat16Copy(net, o.Architecture, classes, o.Dropout);
+            if (o.WeightAveragingDecay > 0) average = new WeightAverage(net, o.Architecture, classes, o.Dropout, o.WeightAveragingDecay);
             var augmenter = new BatchAugmenter(o);
             int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
             long totalSteps = (long)stepsPerEpoch * o.Epochs;
@@ -56,7 +58,7 @@ internal static class Trainer
             int startEpoch = 1, bestEpoch = 0, sinceBest = 0;
             double bestAcc = double.NegativeInfinity;
             Dictionary<string, Tensor>? bestWeights = null;
-            if (checkpoint?.TryResume(net, optimizer, out var state) == true)
+            if (checkpoint?.TryResume(net, optimizer, average?.Net, out var state) == true)
             {
                 startEpoch = state!.Epoch + 1; bestEpoch = state.BestEpoch; bestAcc = state.BestAccuracy; sinceBest = state.SinceBest;
                 history.AddRange(state.History);
@@ -102,6 +104,7 @@ internal static class Trainer
                         loss.backward();
                         bf16?.TransferGradients();
                         optimizer.step();
+                        average?.Update(globalStep);
                         lossSum += loss.item<float>() * count;
                         correct += logits.argmax(1).eq(yCounted).sum().item<long>();
                         seen += count;
@@ -109,24 +112,31 @@ internal static class Trainer
                 }
                 double seconds = epochClock.Elapsed.TotalSeconds;
                 trainSeconds += seconds; trainImages += seen;
-                double? vLoss = null, vAcc = null;
-                if (xVal is not null) (vLoss, vAcc) = Validate(net, xVal, yVal!, crop, ct);
+                // With weight averaging, the averaged network is the one validated, selected and returned; the raw
+                // network's accuracy is reported alongside for comparison.
+                var kept = average?.Net ?? net;
+                double? vLoss = null, vAcc = null, rawAcc = null;
+                if (xVal is not null)
+                {
+                    (vLoss, vAcc) = Validate(kept, xVal, yVal!, crop, ct);
+                    if (average is not null) rawAcc = Validate(net, xVal, yVal!, crop, ct).Accuracy;
+                }
                 bool best = vAcc is double a ? a > bestAcc : true;
                 if (best)
                 {
                     bestAcc = vAcc ?? double.NegativeInfinity; bestEpoch = epoch; sinceBest = 0;
                     DisposeAll(bestWeights);
-                    bestWeights = CloneWeights(net);
+                    bestWeights = CloneWeights(kept);
                 }
                 else sinceBest++;
                 var report = new TrainingProgress
                 {
                     Epoch = epoch, TotalEpochs = o.Epochs, TrainLoss = lossSum / seen, TrainAccuracy = (double)correct / seen,
-                    ValidationLoss = vLoss, ValidationAccuracy = vAcc, LearningRate = lastLr, Elapsed = clock.Elapsed,
+                    ValidationLoss = vLoss, ValidationAccuracy = vAcc, RawValidationAccuracy = rawAcc, LearningRate = lastLr, Elapsed = clock.Elapsed,
                     ImagesPerSecond = seen / seconds, IsBestEpoch = best,
                 };
                 history.Add(report);
-                checkpoint?.Save(net, optimizer, new CheckpointState(epoch, bestEpoch, bestAcc, sinceBest, history), best);
+                checkpoint?.Save(net, optimizer, average?.Net, new CheckpointState(epoch, bestEpoch, bestAcc, sinceBest, history), best);
                 progress?.Report(report);
                 if (xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience)
                 {
@@ -147,14 +157,16 @@ internal static class Trainer
         {
             optimizer?.Dispose();
             bf16?.Dispose();
+            average?.Dispose();
             xTrain?.Dispose(); yTrain?.Dispose(); xVal?.Dispose(); yVal?.Dispose();
             if (!succeeded) net.Dispose();
         }
     }
 
-    /// <summary>Mean loss and accuracy on the centre crops of a validation set, in eval mode without gradients.</summary>
+    /// <summary>Mean loss and accuracy on the centre crops of a validation set, in eval mode without gradients; the network's mode is restored.</summary>
     internal static (double Loss, double Accuracy) Validate(ExpressionNet net, Tensor x, Tensor y, int crop, CancellationToken ct)
     {
+        bool wasTraining = net.training;
         net.eval();
         using var noGrad = no_grad();
         double lossSum = 0; long correct = 0; long n = x.shape[0];
@@ -170,7 +182,7 @@ internal static class Trainer
             lossSum += nn.functional.cross_entropy(logits, yb, reduction: nn.Reduction.Sum).item<float>();
             correct += logits.argmax(1).eq(yb).sum().item<long>();
         }
-        net.train();
+        if (wasTraining) net.train();
         return (lossSum / n, (double)correct / n);
     }
 
@@ -245,19 +257,22 @@ internal sealed class Checkpoint
     private string WeightsPath => Path.Combine(_folder, "last.weights");
     private string OptimizerPath => Path.Combine(_folder, "last.optimizer");
     private string BestPath => Path.Combine(_folder, "best.weights");
+    private string AveragePath => Path.Combine(_folder, "average.weights");
     private string CurvePath => Path.Combine(_folder, "learning-curve.csv");
 
-    public void Save(ExpressionNet net, OptimizerHelper optimizer, CheckpointState state, bool isBest)
+    /// <summary>Writes the epoch's checkpoint; <paramref name="average"/> is the weight-averaged network, when there is one, and is what "best" refers to.</summary>
+    public void Save(ExpressionNet net, OptimizerHelper optimizer, ExpressionNet? average, CheckpointState state, bool isBest)
     {
         AtomicFile.Write(WeightsPath, s => net.save(s));
         AtomicFile.Write(OptimizerPath, s => { using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); optimizer.save_state_dict(w); });
-        if (isBest) AtomicFile.Write(BestPath, s => net.save(s));
+        if (average is not null) AtomicFile.Write(AveragePath, s => average.save(s));
+        if (isBest) AtomicFile.Write(BestPath, s => (average ?? net).save(s));
         AtomicFile.WriteText(CurvePath, LearningCurve.ToCsv(state.History));
         // The state file is written last: it is what marks the epoch as complete.
         AtomicFile.WriteText(StatePath, JsonSerializer.Serialize(new StoredState(_fingerprint, state)));
     }
 
-    public bool TryResume(ExpressionNet net, OptimizerHelper optimizer, out CheckpointState? state)
+    public bool TryResume(ExpressionNet net, OptimizerHelper optimizer, ExpressionNet? average, out CheckpointState? state)
     {
         state = null;
         if (!File.Exists(StatePath)) return false;
@@ -267,6 +282,7 @@ internal sealed class Checkpoint
             throw new InvalidOperationException($"Checkpoint folder '{_folder}' holds a run with different training options. Use the same options to resume, or another (or empty) CheckpointFolder to start afresh.");
         using (var s = File.OpenRead(WeightsPath)) net.load(s);
         using (var s = File.OpenRead(OptimizerPath)) using (var r = new BinaryReader(s)) optimizer.load_state_dict(r);
+        if (average is not null) using (var s = File.OpenRead(AveragePath)) average.load(s);
         state = stored.State;
         return true;
     }
@@ -291,11 +307,12 @@ internal static class LearningCurve
     public static string ToCsv(IEnumerable<TrainingProgress> history)
     {
         var inv = System.Globalization.CultureInfo.InvariantCulture;
-        var lines = new List<string> { "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,images_per_second,elapsed_seconds" };
+        var lines = new List<string> { "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,images_per_second,elapsed_seconds,raw_val_accuracy" };
         lines.AddRange(history.Select(h => string.Join(',',
             h.Epoch.ToString(inv), h.TrainLoss.ToString("R", inv), h.TrainAccuracy.ToString("R", inv),
             h.ValidationLoss?.ToString("R", inv) ?? "", h.ValidationAccuracy?.ToString("R", inv) ?? "",
-            h.LearningRate.ToString("R", inv), h.ImagesPerSecond.ToString("F1", inv), h.Elapsed.TotalSeconds.ToString("F1", inv))));
+            h.LearningRate.ToString("R", inv), h.ImagesPerSecond.ToString("F1", inv), h.Elapsed.TotalSeconds.ToString("F1", inv),
+            h.RawValidationAccuracy?.ToString("R", inv) ?? "")));
         return string.Join('\n', lines) + "\n";
     }
 }

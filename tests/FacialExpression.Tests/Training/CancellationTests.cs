@@ -23,15 +23,16 @@ public sealed class CancellationTests
         Assert.That(Directory.GetFiles(dir, "*.fexm", SearchOption.AllDirectories), Is.Empty);
     }
 
-    [Test]
-    public void Checkpoints_LetAnInterruptedRunResumeToTheSameModel()
+    [TestCase(0.0)]
+    [TestCase(0.9)]
+    public void Checkpoints_LetAnInterruptedRunResumeToTheSameModel(double weightAveraging)
     {
         var data = TestData.TinyDataset(perClass: 16, seed: 8);
         var images = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).Take(8).ToArray();
-        var options = TestData.FastOptions with { Epochs = 4 };
+        var options = TestData.FastOptions with { Epochs = 4, WeightAveragingDecay = weightAveraging };
         using var straight = ExpressionModel.Train(data, options);
 
-        var checkpoints = TestData.NewFolder("resume");
+        var checkpoints = TestData.NewFolder($"resume-{weightAveraging}");
         using (var cts = new CancellationTokenSource())
         {
             var stopAfterTwo = new SyncProgress(p => { if (p.Epoch == 2) cts.Cancel(); });
