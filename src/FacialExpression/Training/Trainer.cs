@@ -279,7 +279,7 @@ internal sealed class Checkpoint
         var stored = JsonSerializer.Deserialize<StoredState>(File.ReadAllText(StatePath));
         if (stored is null) return false;
         if (stored.Options != _fingerprint)
-            throw new InvalidOperationException($"Checkpoint folder '{_folder}' holds a run with different training options. Use the same options to resume, or another (or empty) CheckpointFolder to start afresh.");
+            throw new InvalidOperationException($"Checkpoint folder '{_folder}' holds a run with different training options ({Differences(stored.Options, _fingerprint)}). Use the same options to resume, or another (or empty) CheckpointFolder to start afresh.");
         using (var s = File.OpenRead(WeightsPath)) net.load(s);
         using (var s = File.OpenRead(OptimizerPath)) using (var r = new BinaryReader(s)) optimizer.load_state_dict(r);
         if (average is not null) using (var s = File.OpenRead(AveragePath)) average.load(s);
@@ -296,6 +296,19 @@ internal sealed class Checkpoint
         using (var s = File.OpenRead(WeightsPath)) net.load(s);
         foreach (var t in current.Values) t.Dispose();
         return best;
+    }
+
+    /// <summary>Names each option that differs between two serialised option sets, e.g. <c>LearningRate: 0.05 in the checkpoint, 0.01 now</c>.</summary>
+    private static string Differences(string stored, string current)
+    {
+        var then = System.Text.Json.Nodes.JsonNode.Parse(stored)?.AsObject();
+        var now = System.Text.Json.Nodes.JsonNode.Parse(current)?.AsObject();
+        if (then is null || now is null) return "unreadable options in the checkpoint";
+        var names = then.Select(p => p.Key).Union(now.Select(p => p.Key));
+        var differing = names
+            .Where(n => !System.Text.Json.Nodes.JsonNode.DeepEquals(then[n], now[n]))
+            .Select(n => $"{n}: {then[n]?.ToJsonString() ?? "absent"} in the checkpoint, {now[n]?.ToJsonString() ?? "absent"} now");
+        return string.Join("; ", differing);
     }
 
     private sealed record StoredState(string Options, CheckpointState State);
