@@ -144,8 +144,10 @@ public sealed record ExpressionTrainingOptions
     /// every optimisation step with this decay, and validation, early stopping, checkpoints' best weights and the
     /// returned model all use the averaged weights; <see cref="TrainingProgress.RawValidationAccuracy"/> reports the
     /// raw weights' accuracy alongside. Default 0 (off); 0 to 0.99999. The average spans about 1 / (1 − decay)
-    /// steps: 0.999 is about 1,000 steps, two epochs of FER2013's training set at batch size 64.
+    /// steps: 0.999 is about 1,000 steps, two epochs of FER2013's training set at batch size 64. The decay is warmed
+    /// up as min(decay, (1 + t) / (10 + t)) at step t, so 0.999 takes full effect after about 9,000 steps.
     /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] // keeps checkpoints written before this option resumable
     public double WeightAveragingDecay { get; init; }
 
     /// <summary>Seed for every random number generator used in training (weights, shuffling, split, augmentation). Default 1.</summary>

@@ -41,10 +41,10 @@ public sealed record TrainingProgress
     /// <summary>Training accuracy over the epoch (on augmented images).</summary>
     public double TrainAccuracy { get; init; }
 
-    /// <summary>Validation loss after the epoch, or <c>null</c> when there is no validation data.</summary>
+    /// <summary>Validation loss after the epoch (of the averaged weights when <see cref="ExpressionTrainingOptions.WeightAveragingDecay"/> is on), or <c>null</c> when there is no validation data.</summary>
     public double? ValidationLoss { get; init; }
 
-    /// <summary>Validation accuracy after the epoch, or <c>null</c> when there is no validation data.</summary>
+    /// <summary>Validation accuracy after the epoch (of the averaged weights when <see cref="ExpressionTrainingOptions.WeightAveragingDecay"/> is on), or <c>null</c> when there is no validation data.</summary>
     public double? ValidationAccuracy { get; init; }
 
     /// <summary>

@@ -239,7 +239,7 @@ internal static class Schedules
 /// <summary>Checkpoint state written after every epoch.</summary>
 internal sealed record CheckpointState(int Epoch, int BestEpoch, double BestAccuracy, int SinceBest, IReadOnlyList<TrainingProgress> History);
 
-/// <summary>Per-epoch checkpoints (weights, optimiser state, loop state, best weights, learning curve) for resuming.</summary>
+/// <summary>Per-epoch checkpoints (weights, optimiser state, weight average when on, loop state, best weights, learning curve) for resuming.</summary>
 internal sealed class Checkpoint
 {
     private readonly string _folder;

@@ -29,7 +29,7 @@ internal sealed class WeightAverage : IDisposable
         Net.eval();
     }
 
-    /// <summary>The network holding the averaged weights (always in eval mode; its inputs need no gradients).</summary>
+    /// <summary>The network holding the averaged weights: always in eval mode, and run only under <c>no_grad</c>.</summary>
     public ExpressionNet Net { get; }
 
     /// <summary>The decay applied after optimisation step <paramref name="step"/> (0-based, counted over the whole run).</summary>
@@ -40,7 +40,7 @@ internal sealed class WeightAverage : IDisposable
     {
         double d = DecayAt(step);
         using var noGrad = no_grad();
-        foreach (var (source, average) in _averaged) average.lerp_(source, 1 - d);
+        foreach (var (source, average) in _averaged) average.mul_(d).add_(source, alpha: 1 - d);
         Copy(_copied);
     }
 

@@ -48,6 +48,15 @@ public sealed class CancellationTests
     }
 
     [Test]
+    public void Checkpoints_WrittenBeforeLaterOptionsExisted_StayResumable()
+    {
+        // A checkpoint's options are compared as JSON; options added since the first release must not appear there at
+        // their default, or every older checkpoint folder would be refused.
+        var json = System.Text.Json.JsonSerializer.Serialize(new ExpressionTrainingOptions());
+        Assert.That(json, Does.Not.Contain(nameof(ExpressionTrainingOptions.MixupAlpha)).And.Not.Contain(nameof(ExpressionTrainingOptions.WeightAveragingDecay)));
+    }
+
+    [Test]
     public void Checkpoints_ResumeInTheOtherPrecisionButRefuseOtherChanges()
     {
         var data = TestData.TinyDataset(perClass: 12, seed: 9);

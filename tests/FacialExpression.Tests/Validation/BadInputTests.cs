@@ -70,6 +70,7 @@ public sealed class BadInputTests
     [TestCase(nameof(ExpressionTrainingOptions.CropSize))]
     [TestCase(nameof(ExpressionTrainingOptions.Architecture))]
     [TestCase(nameof(ExpressionTrainingOptions.MixupAlpha))]
+    [TestCase(nameof(ExpressionTrainingOptions.WeightAveragingDecay))]
     public void Train_OutOfRangeOption_ThrowsNamingTheProperty(string property)
     {
         var o = property switch
@@ -80,6 +81,7 @@ public sealed class BadInputTests
             nameof(ExpressionTrainingOptions.ValidationFraction) => TestData.FastOptions with { ValidationFraction = 0.9 },
             nameof(ExpressionTrainingOptions.CropSize) => TestData.FastOptions with { CropSize = 64 },
             nameof(ExpressionTrainingOptions.MixupAlpha) => TestData.FastOptions with { MixupAlpha = -0.2 },
+            nameof(ExpressionTrainingOptions.WeightAveragingDecay) => TestData.FastOptions with { WeightAveragingDecay = 1 },
             _ => TestData.FastOptions with { Architecture = (ExpressionArchitecture)42 },
         };
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => ExpressionModel.Train(TestData.TrainFolder, o));
