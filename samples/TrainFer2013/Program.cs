@@ -9,7 +9,7 @@ using FacialExpression;
 var dataOption = new Option<DirectoryInfo?>("--data") { Description = "Folder holding fer2013/train and fer2013/val (default: unpack ../shared/datasets/fer2013-train-val.tar.gz next to the output)." };
 var archiveOption = new Option<FileInfo>("--archive") { Description = "The dataset archive to unpack when --data is not given.", DefaultValueFactory = _ => new FileInfo("../shared/datasets/fer2013-train-val.tar.gz") };
 var outOption = new Option<DirectoryInfo>("--out") { Description = "Output folder: model, checkpoints, learning curve, reports.", DefaultValueFactory = _ => new DirectoryInfo("runs/fer2013") };
-var epochsOption = new Option<int>("--epochs") { Description = "Epochs (single cosine decay over all of them).", DefaultValueFactory = _ => 40 };
+var epochsOption = new Option<int>("--epochs") { Description = "Epochs (one warm-up epoch, then a single cosine decay over the rest).", DefaultValueFactory = _ => 40 };
 var archOption = new Option<ExpressionArchitecture>("--architecture") { Description = "Network family.", DefaultValueFactory = _ => ExpressionArchitecture.Standard };
 var lrOption = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 0.05 };
 var batchOption = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 64 };

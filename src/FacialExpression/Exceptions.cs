@@ -35,7 +35,7 @@ public sealed class ModelFormatException : FacialExpressionException
     public string Path { get; }
 }
 
-/// <summary>The libtorch native runtime could not be loaded; the message names the missing library or symbol and the fix.</summary>
+/// <summary>A native runtime (libtorch, or OpenCV for face detection) could not be loaded; the message names the missing library or symbol and the fix.</summary>
 public sealed class NativeRuntimeException : FacialExpressionException
 {
     /// <summary>Creates the exception.</summary>

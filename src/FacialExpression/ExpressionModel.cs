@@ -49,7 +49,7 @@ public sealed partial class ExpressionModel : IDisposable
     public int NetworkCount => _nets.Length;
 
     /// <summary>
-    /// Test-time augmentation for <see cref="Predict(string)"/>, <see cref="PredictBatch"/> and <see cref="Evaluate(string)"/>.
+    /// Test-time augmentation for every <c>Predict</c>, <c>PredictBatch</c>, <c>Evaluate</c>, <c>PredictFaces</c> and <c>AnnotateFaces</c> call.
     /// Default <see cref="FacialExpression.TestTimeAugmentation.None"/>.
     /// </summary>
     public TestTimeAugmentation TestTimeAugmentation { get; set; } = TestTimeAugmentation.None;
@@ -66,6 +66,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <exception cref="DatasetException">The folder is missing, has fewer than two classes, an empty class, or (with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>) an unreadable file.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
+    /// <exception cref="InvalidOperationException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> holds a run with different options (the message names them).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static ExpressionModel Train(string trainFolder, ExpressionTrainingOptions? options = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -218,7 +219,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <summary>Evaluates the model on a folder-per-label test folder (or the <c>PrivateTest</c> rows of a FER2013 CSV file).</summary>
     /// <param name="testFolder">Test images, one subfolder per label; every subfolder name must be one of <see cref="Labels"/>.</param>
     /// <returns>Accuracy, macro-F1, log-loss, per-class precision/recall/F1 and the confusion matrix.</returns>
-    /// <exception cref="DatasetException">The folder is missing or malformed, or holds a label the model does not know.</exception>
+    /// <exception cref="DatasetException">The folder is missing or malformed, holds a label the model does not know, or holds no readable image.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public EvaluationReport Evaluate(string testFolder)
     {
@@ -235,7 +236,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="imagePathColumn">Name of the text column with image file paths. Default <c>"ImagePath"</c>.</param>
     /// <param name="labelColumn">Name of the text column with the true label. Default <c>"Label"</c>.</param>
     /// <returns>The evaluation report.</returns>
-    /// <exception cref="DatasetException">A label is not one of <see cref="Labels"/>.</exception>
+    /// <exception cref="DatasetException">A label is not one of <see cref="Labels"/>, or no image is readable.</exception>
     public EvaluationReport Evaluate(IDataView testData, string imagePathColumn = "ImagePath", string labelColumn = "Label")
     {
         ThrowIfDisposed();
@@ -252,6 +253,9 @@ public sealed partial class ExpressionModel : IDisposable
 
     private EvaluationReport EvaluateOn(LabeledImages data)
     {
+        if (data.Count == 0)
+            throw new DatasetException(data.Source, $"There is no readable image to evaluate in '{data.Source}': {data.Skipped} file(s) could not be decoded"
+                + (data.SkippedExamples.Count > 0 ? $", e.g. '{data.SkippedExamples[0]}'" : "") + ". Use JPEG, PNG, BMP, GIF or WebP images.");
         var probabilities = Probabilities(data.Pixels, data.Count);
         return MetricsCalculator.Compute(Labels, data.Targets, probabilities, data.Skipped);
     }
@@ -479,7 +483,7 @@ public sealed partial class ExpressionModel : IDisposable
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    /// <summary>Releases the network's native memory. Idempotent; every other member then throws <see cref="ObjectDisposedException"/>.</summary>
+    /// <summary>Releases the networks' native memory. Idempotent; every method then throws <see cref="ObjectDisposedException"/> (the properties stay readable).</summary>
     public void Dispose()
     {
         lock (_gate)

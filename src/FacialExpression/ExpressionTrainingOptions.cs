@@ -108,7 +108,7 @@ public sealed record ExpressionTrainingOptions
 
     /// <summary>
     /// Stop when validation accuracy has not improved for this many epochs; the best epoch's weights are restored
-    /// either way. Default 10; 0 disables early stopping (the best epoch is still restored).
+    /// either way. Default 10; 0 to 10 000; 0 disables early stopping (the best epoch is still restored).
     /// </summary>
     public int EarlyStoppingPatience { get; init; } = 10;
 

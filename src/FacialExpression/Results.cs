@@ -26,10 +26,10 @@ public sealed record ExpressionPrediction(string Label, float Confidence, IReadO
     public override string ToString() => $"{Label} ({Confidence.ToString("P1", CultureInfo.InvariantCulture)})";
 }
 
-/// <summary>A snapshot of training progress, reported after loading the data, for warnings and after every epoch.</summary>
+/// <summary>A snapshot of training progress: a message after loading the data, for warnings, on resuming and on early stopping, and a report after every epoch.</summary>
 public sealed record TrainingProgress
 {
-    /// <summary>The epoch just finished (1-based), or 0 before the first epoch.</summary>
+    /// <summary>The epoch just finished (1-based), or 0 for a message-only report (data summary, skipped files, resume or early-stopping note).</summary>
     public int Epoch { get; init; }
 
     /// <summary>The number of epochs the run was asked for.</summary>

@@ -54,6 +54,20 @@ public sealed class BadInputTests
     }
 
     [Test]
+    public void Evaluate_FolderWithOnlyUnreadableImages_ThrowsNamingTheFolderAndAFile()
+    {
+        var dir = TestData.NewFolder("all-broken");
+        foreach (var label in new[] { "happy", "sad" })
+        {
+            Directory.CreateDirectory(Path.Combine(dir, label));
+            File.WriteAllText(Path.Combine(dir, label, "broken.jpg"), "not an image");
+        }
+        var bad = Path.Combine(dir, "happy", "broken.jpg");
+        var e = Assert.Throws<DatasetException>(() => TestData.Model.Evaluate(dir));
+        Assert.That(e!.Message, Does.Contain(dir).And.Contain("no readable image").And.Contain(bad));
+    }
+
+    [Test]
     public void Train_UnreadableFileWithThrowOption_Throws()
     {
         var dir = TestData.TinyDataset(perClass: 4);
