@@ -65,8 +65,8 @@ internal static class DatasetReader
     /// <summary>True when <paramref name="path"/> names a CSV file rather than a folder.</summary>
     public static bool IsCsv(string path) => path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) && File.Exists(path);
 
-    /// <summary>Lists the class folders and their files, checking the layout.</summary>
-    public static (IReadOnlyList<string> Labels, IReadOnlyList<(string Path, int Label)> Files) ScanFolder(string root)
+    /// <summary>Lists the class folders and their files, checking the layout; training needs two classes, a test folder one.</summary>
+    public static (IReadOnlyList<string> Labels, IReadOnlyList<(string Path, int Label)> Files) ScanFolder(string root, int minimumClasses = 2)
     {
         Guard.NotNullOrEmpty(root, nameof(root));
         var full = Path.GetFullPath(root);
@@ -79,7 +79,7 @@ internal static class DatasetReader
             .OrderBy(d => Path.GetFileName(d), StringComparer.Ordinal).ToArray();
         if (classDirs.Length == 0)
             throw new DatasetException(full, $"Dataset folder '{full}' has no class subfolders. Put each expression's images in its own subfolder, e.g. '{Path.Combine(full, "happy")}'.");
-        if (classDirs.Length < 2)
+        if (classDirs.Length < minimumClasses)
             throw new DatasetException(full, $"Dataset folder '{full}' has only one class ('{Path.GetFileName(classDirs[0])}'); at least two class subfolders are needed.");
         var labels = classDirs.Select(Path.GetFileName).Select(n => n!).ToArray();
         var files = new List<(string, int)>();
@@ -98,7 +98,8 @@ internal static class DatasetReader
     /// <summary>Decodes a folder-per-label dataset. Labels are mapped onto <paramref name="expectedLabels"/> when given.</summary>
     public static LabeledImages ReadFolder(string root, ImagePreprocessor pre, bool throwOnUnreadable, IReadOnlyList<string>? expectedLabels = null, CancellationToken ct = default)
     {
-        var (labels, files) = ScanFolder(root);
+        // A test folder (mapped onto a model's labels) may hold a single class; a training folder needs two.
+        var (labels, files) = ScanFolder(root, expectedLabels is null ? 2 : 1);
         var map = MapLabels(labels, expectedLabels, Path.GetFullPath(root));
         return Decode(files.Select(f => (f.Path, map[f.Label])).ToArray(), expectedLabels ?? labels, pre, throwOnUnreadable, Path.GetFullPath(root), ct);
     }

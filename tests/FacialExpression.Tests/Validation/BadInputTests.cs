@@ -54,6 +54,19 @@ public sealed class BadInputTests
     }
 
     [Test]
+    public void Evaluate_FolderWithASingleClass_ReportsOnThatClass()
+    {
+        var dir = TestData.NewFolder("only-happy");
+        var happy = Directory.CreateDirectory(Path.Combine(dir, "happy")).FullName;
+        foreach (var f in Directory.GetFiles(Path.Combine(TestData.TestFolder, "happy")).Take(20))
+            File.Copy(f, Path.Combine(happy, Path.GetFileName(f)));
+        var report = TestData.Model.Evaluate(dir);
+        Assert.That(report.Count, Is.EqualTo(20));
+        Assert.That(report.Labels, Is.EqualTo(TestData.Model.Labels), "the report keeps every label of the model");
+        Assert.That(report.Accuracy, Is.GreaterThan(0.5));
+    }
+
+    [Test]
     public void Evaluate_FolderWithOnlyUnreadableImages_ThrowsNamingTheFolderAndAFile()
     {
         var dir = TestData.NewFolder("all-broken");
