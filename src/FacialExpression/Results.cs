@@ -106,7 +106,10 @@ public sealed class EvaluationReport
         LogLoss = logLoss;
         _confusion = confusion;
         PerClass = perClass;
-        MacroF1 = perClass.Count == 0 ? 0 : perClass.Average(c => c.F1);
+        // Like scikit-learn, average over the labels that occur in the test set or the predictions: a label absent from
+        // both (a test folder holding only some classes) has no F1 to speak of.
+        var occurring = perClass.Where((c, i) => c.Support > 0 || Enumerable.Range(0, perClass.Count).Any(a => confusion[a, i] > 0)).ToList();
+        MacroF1 = occurring.Count == 0 ? 0 : occurring.Average(c => c.F1);
         Count = perClass.Sum(c => c.Support);
         SkippedImages = skipped;
     }
@@ -117,7 +120,7 @@ public sealed class EvaluationReport
     /// <summary>Mean of the per-class recalls (ML.NET's macro-accuracy).</summary>
     public double MacroAccuracy { get; }
 
-    /// <summary>Unweighted mean of the per-class F1 scores.</summary>
+    /// <summary>Unweighted mean of the per-class F1 scores, over the labels that occur in the test set or the predictions.</summary>
     public double MacroF1 { get; }
 
     /// <summary>Mean negative log-likelihood of the true labels.</summary>

@@ -64,6 +64,10 @@ public sealed class BadInputTests
         Assert.That(report.Count, Is.EqualTo(20));
         Assert.That(report.Labels, Is.EqualTo(TestData.Model.Labels), "the report keeps every label of the model");
         Assert.That(report.Accuracy, Is.GreaterThan(0.5));
+        var confusion = report.ConfusionMatrix;
+        var occurring = report.PerClass.Where((c, i) => c.Support > 0 || Enumerable.Range(0, report.Labels.Count).Any(a => confusion[a, i] > 0)).ToList();
+        Assert.That(occurring, Has.Count.LessThan(report.Labels.Count));
+        Assert.That(report.MacroF1, Is.EqualTo(occurring.Average(c => c.F1)).Within(1e-12), "labels absent from test set and predictions are left out");
     }
 
     [Test]
