@@ -49,8 +49,9 @@ public sealed record TrainingProgress
 
     /// <summary>
     /// With <see cref="ExpressionTrainingOptions.WeightAveragingDecay"/> on, the validation accuracy of the raw
-    /// (not averaged) weights after the epoch, for comparison with <see cref="ValidationAccuracy"/>, which is the
-    /// averaged weights'; otherwise <c>null</c>.
+    /// (not averaged) weights after the first epoch, every fifth epoch and the last one, for comparison with
+    /// <see cref="ValidationAccuracy"/>, which is the averaged weights'; otherwise <c>null</c>. (Each raw check costs
+    /// a second validation pass, so it is not made every epoch.)
     /// </summary>
     public double? RawValidationAccuracy { get; init; }
 

@@ -34,13 +34,26 @@ public static class SyntheticFaces
             int classIndex = c;
             Parallel.For(0, imagesPerClass, i =>
             {
-                var rng = new Random(HashCode.Combine(seed, classIndex, i));
+                var rng = new Random(ImageSeed(seed, classIndex, i));
                 using var bitmap = Draw(Labels[classIndex], imageSize, rng);
                 using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
                 AtomicFile.Write(Path.Combine(dir, $"{Labels[classIndex]}_{i:D5}.png"), s => data.SaveTo(s));
             });
         }
         return root;
+    }
+
+    /// <summary>
+    /// The seed of one image's generator: a fixed mix (SplitMix64's finaliser) of the caller's seed, the class and the
+    /// image index. Unlike <c>HashCode.Combine</c>, which is randomised per process, it gives the
+    /// same images in every process.
+    /// </summary>
+    internal static int ImageSeed(int seed, int classIndex, int image)
+    {
+        ulong z = unchecked(((ulong)(uint)seed << 32 | (uint)(classIndex << 20 ^ image)) + 0x9E3779B97F4A7C15UL);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        return (int)(z ^ (z >> 31));
     }
 
     private static float U(Random r, float min, float max) => min + (float)r.NextDouble() * (max - min);

@@ -17,6 +17,9 @@ internal sealed record TrainingOutcome(ExpressionNet Net, int EpochsRun, int Bes
 /// </summary>
 internal static class Trainer
 {
+    /// <summary>With weight averaging, the raw network is validated after the first epoch, every this many epochs and the last.</summary>
+    internal const int RawValidationInterval = 5;
+
     public static TrainingOutcome Run(LabeledImages train, LabeledImages? validation, ExpressionTrainingOptions o,
         IProgress<TrainingProgress>? progress, CancellationToken ct)
     {
@@ -113,13 +116,15 @@ internal static class Trainer
                 double seconds = epochClock.Elapsed.TotalSeconds;
                 trainSeconds += seconds; trainImages += seen;
                 // With weight averaging, the averaged network is the one validated, selected and returned; the raw
-                // network's accuracy is reported alongside for comparison.
+                // network's accuracy is reported alongside for comparison after the first epoch, every few epochs and
+                // after the last (each such pass costs as much as the main validation).
                 var kept = average?.Net ?? net;
                 double? vLoss = null, vAcc = null, rawAcc = null;
                 if (xVal is not null)
                 {
                     (vLoss, vAcc) = Validate(kept, xVal, yVal!, crop, ct);
-                    if (average is not null) rawAcc = Validate(net, xVal, yVal!, crop, ct).Accuracy;
+                    if (average is not null && (epoch == 1 || epoch % RawValidationInterval == 0 || epoch == o.Epochs))
+                        rawAcc = Validate(net, xVal, yVal!, crop, ct).Accuracy;
                 }
                 bool best = vAcc is double a ? a > bestAcc : true;
                 if (best)

@@ -90,11 +90,14 @@ public sealed class LearningTests
     {
         var reports = new List<TrainingProgress>();
         // About 300 steps: the warm-up, min(d, (1 + t) / (10 + t)), reaches 0.9 at step 80.
-        var options = TestData.FastOptions with { Epochs = 8, WeightAveragingDecay = 0.9, ValidationFolder = TestData.TestFolder };
+        // One tensor thread makes the run deterministic, so the comparisons below cannot pass or fail by chance.
+        var options = TestData.FastOptions with { Epochs = 8, WeightAveragingDecay = 0.9, ValidationFolder = TestData.TestFolder, Threads = 1 };
         using var model = ExpressionModel.Train(TestData.TrainFolder, options, new SyncProgress(reports.Add));
         var epochs = reports.Where(r => r.Epoch > 0).ToList();
-        Assert.That(epochs, Has.All.Matches<TrainingProgress>(e => e!.RawValidationAccuracy is >= 0 and <= 1));
-        Assert.That(epochs.Any(e => e.RawValidationAccuracy != e.ValidationAccuracy), "the raw weights are a different network from the averaged ones");
+        // The raw weights are checked after the first epoch, every fifth and the last (8), not in between.
+        Assert.That(epochs.Where(e => e.RawValidationAccuracy is not null).Select(e => e.Epoch), Is.EqualTo(new[] { 1, 5, 8 }));
+        Assert.That(epochs.Where(e => e.RawValidationAccuracy is not null), Has.All.Matches<TrainingProgress>(e => e!.RawValidationAccuracy is >= 0 and <= 1));
+        Assert.That(epochs.Any(e => e.RawValidationAccuracy is double raw && raw != e.ValidationAccuracy), "the raw weights are a different network from the averaged ones");
         var best = epochs.Last(e => e.IsBestEpoch);
         var report = model.Evaluate(TestData.TestFolder);
         Assert.That(report.Accuracy, Is.GreaterThanOrEqualTo(0.90));
