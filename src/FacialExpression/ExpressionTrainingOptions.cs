@@ -143,9 +143,10 @@ public sealed record ExpressionTrainingOptions
     /// Weight averaging: an exponential moving average of the weights (and batch-norm statistics) is updated after
     /// every optimisation step with this decay, and validation, early stopping, checkpoints' best weights and the
     /// returned model all use the averaged weights; <see cref="TrainingProgress.RawValidationAccuracy"/> reports the
-    /// raw weights' accuracy alongside after the first epoch, every fifth and the last. Default 0 (off); 0 to 0.99999. The average spans about 1 / (1 − decay)
-    /// steps: 0.999 is about 1,000 steps, two epochs of FER2013's training set at batch size 64. The decay is warmed
-    /// up as min(decay, (1 + t) / (10 + t)) at step t, so 0.999 takes full effect after about 9,000 steps.
+    /// raw weights' accuracy alongside after the first epoch, every fifth and the last. Default 0 (off); 0 to
+    /// 0.99999. The average spans about 1 / (1 − decay) steps: 0.999 is about 1,000 steps, two epochs of FER2013's
+    /// training set at batch size 64. The decay is warmed up as min(decay, (1 + t) / (10 + t)) at step t, so 0.999
+    /// takes full effect after about 9,000 steps.
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] // keeps checkpoints written before this option resumable
     public double WeightAveragingDecay { get; init; }
