@@ -45,8 +45,8 @@ public static class SyntheticFaces
 
     /// <summary>
     /// The seed of one image's generator: a fixed mix (SplitMix64's finaliser) of the caller's seed, the class and the
-    /// image index. Unlike <c>HashCode.Combine</c>, which is randomised per process, it gives the
-    /// same images in every process.
+    /// image index. Unlike <c>HashCode.Combine</c>, which is randomised per process, it gives the same images in
+    /// every process.
     /// </summary>
     internal static int ImageSeed(int seed, int classIndex, int image)
     {

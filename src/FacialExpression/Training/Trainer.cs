@@ -116,8 +116,7 @@ internal static class Trainer
                 double seconds = epochClock.Elapsed.TotalSeconds;
                 trainSeconds += seconds; trainImages += seen;
                 // With weight averaging, the averaged network is the one validated, selected and returned; the raw
-                // network's accuracy is reported alongside for comparison after the first epoch, every few epochs and
-                // after the last (each such pass costs as much as the main validation).
+                // network's accuracy is reported alongside, on the epochs RawValidationInterval describes.
                 var kept = average?.Net ?? net;
                 double? vLoss = null, vAcc = null, rawAcc = null;
                 if (xVal is not null)
