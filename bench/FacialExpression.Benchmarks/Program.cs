@@ -4,7 +4,7 @@ using FacialExpression.Benchmarks;
 // dotnet run -c Release --project bench/FacialExpression.Benchmarks -- recall [--fer <folder>] [--per-class N] [--cascade <xml>]...
 // dotnet run -c Release --project bench/FacialExpression.Benchmarks -- detect [image] [--det N] [--sf F] [--mn N] [--cascade <xml>]
 // dotnet run -c Release --project bench/FacialExpression.Benchmarks -- framing --fer <folder> [--per-class N]
-// dotnet run -c Release --project bench/FacialExpression.Benchmarks -- precision [--architecture Standard] [--batch 64] [--crop 40] [--steps 40]
+// dotnet run -c Release --project bench/FacialExpression.Benchmarks -- precision [--architecture Standard] [--batch 64] [--crop 40] [--steps 40] [--rounds 3]
 // dotnet run -c Release --project bench/FacialExpression.Benchmarks -- [BenchmarkDotNet arguments, e.g. --filter * --job short]
 return args.FirstOrDefault() switch
 {
