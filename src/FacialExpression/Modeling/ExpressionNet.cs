@@ -80,11 +80,23 @@ internal sealed class ExpressionNet : Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = (input - _mean) / _std;
+        Tensor x;
+        using (var centred = input - _mean) x = centred / _std;
+        // Each layer's input is released as soon as the next exists, as Sequential does, so inference holds one
+        // activation at a time (autograd keeps what backward needs on its own).
         for (int i = 0; i < _layers.Length; i++)
         {
-            x = _layers[i].call(x);
-            if (i == 0 && ChannelsLast) x = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+            var next = _layers[i].call(x);
+            x.Dispose();
+            if (i == 0 && ChannelsLast)
+            {
+                Tensor nhwc;
+                using (var view = next.permute(0, 2, 3, 1)) nhwc = view.contiguous();
+                next.Dispose();
+                next = nhwc.permute(0, 3, 1, 2);
+                nhwc.Dispose();
+            }
+            x = next;
         }
         x = dropout.call(x);
         return classifier.call(x).MoveToOuterDisposeScope();
