@@ -55,6 +55,13 @@ public sealed record TrainingProgress
     /// </summary>
     public double? RawValidationAccuracy { get; init; }
 
+    /// <summary>
+    /// The validation loss of the raw weights on the epochs that have a <see cref="RawValidationAccuracy"/>, for
+    /// comparison with <see cref="ValidationLoss"/>; otherwise <c>null</c>. Unlike accuracy, it tells two networks apart
+    /// even when they classify every validation image alike.
+    /// </summary>
+    public double? RawValidationLoss { get; init; }
+
     /// <summary>Learning rate at the end of the epoch.</summary>
     public double LearningRate { get; init; }
 

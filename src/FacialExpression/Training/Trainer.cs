@@ -116,14 +116,14 @@ internal static class Trainer
                 double seconds = epochClock.Elapsed.TotalSeconds;
                 trainSeconds += seconds; trainImages += seen;
                 // With weight averaging, the averaged network is the one validated, selected and returned; the raw
-                // network's accuracy is reported alongside, on the epochs RawValidationInterval describes.
+                // network's loss and accuracy are reported alongside, on the epochs RawValidationInterval describes.
                 var kept = average?.Net ?? net;
-                double? vLoss = null, vAcc = null, rawAcc = null;
+                double? vLoss = null, vAcc = null, rawLoss = null, rawAcc = null;
                 if (xVal is not null)
                 {
                     (vLoss, vAcc) = Validate(kept, xVal, yVal!, crop, ct);
                     if (average is not null && (epoch == 1 || epoch % RawValidationInterval == 0 || epoch == o.Epochs))
-                        rawAcc = Validate(net, xVal, yVal!, crop, ct).Accuracy;
+                        (rawLoss, rawAcc) = Validate(net, xVal, yVal!, crop, ct);
                 }
                 bool best = vAcc is double a ? a > bestAcc : true;
                 if (best)
@@ -136,7 +136,7 @@ internal static class Trainer
                 var report = new TrainingProgress
                 {
                     Epoch = epoch, TotalEpochs = o.Epochs, TrainLoss = lossSum / seen, TrainAccuracy = (double)correct / seen,
-                    ValidationLoss = vLoss, ValidationAccuracy = vAcc, RawValidationAccuracy = rawAcc, LearningRate = lastLr, Elapsed = clock.Elapsed,
+                    ValidationLoss = vLoss, ValidationAccuracy = vAcc, RawValidationLoss = rawLoss, RawValidationAccuracy = rawAcc, LearningRate = lastLr, Elapsed = clock.Elapsed,
                     ImagesPerSecond = seen / seconds, IsBestEpoch = best,
                 };
                 history.Add(report);
