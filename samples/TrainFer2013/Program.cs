@@ -3,7 +3,9 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Formats.Tar;
+using System.Globalization;
 using System.IO.Compression;
+using System.Text;
 using FacialExpression;
 
 var dataOption = new Option<DirectoryInfo?>("--data") { Description = "Folder holding fer2013/train and fer2013/val (default: unpack ../shared/datasets/fer2013-train-val.tar.gz next to the output)." };
@@ -87,7 +89,9 @@ root.SetAction((parse, ct) =>
     Console.WriteLine($"Training wall time (this process): {clock.Elapsed}; epochs run here: {epochs.Count}, " +
         $"median {epochs.Select(e => e.ImagesPerSecond).Order().ElementAtOrDefault(epochs.Count / 2):F0} training images/s, " +
         $"peak working set {Environment.WorkingSet / 1048576} MiB now, {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576} MiB peak");
-    File.Copy(Path.Combine(options.CheckpointFolder, "learning-curve.csv"), Path.Combine(outDir.FullName, "learning-curve.csv"), overwrite: true);
+    var curve = Path.Combine(outDir.FullName, "learning-curve.csv");
+    File.Copy(Path.Combine(options.CheckpointFolder, "learning-curve.csv"), curve, overwrite: true);
+    Console.WriteLine($"Training wall time of all {options.Epochs} epochs, summed over every resumed segment: {SummedWallTime(curve):h\\:mm\\:ss}");
     var modelPath = Path.Combine(outDir.FullName, "fer2013.fexm");
     model.Save(modelPath);
     Console.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB)");
@@ -98,14 +102,60 @@ return await root.Parse(args).InvokeAsync();
 
 static void EvaluateAll(ExpressionModel model, string val, DirectoryInfo outDir)
 {
+    var inv = CultureInfo.InvariantCulture;
+    var md = new StringBuilder();
+    EvaluationReport? plain = null;
     foreach (var tta in Enum.GetValues<TestTimeAugmentation>())
     {
         model.TestTimeAugmentation = tta;
         var sw = Stopwatch.StartNew();
         var report = model.Evaluate(val);
-        Console.WriteLine($"== val, test-time augmentation {tta} ({sw.Elapsed.TotalSeconds:F1} s for {report.Count} images)\n{report}");
-        File.WriteAllText(Path.Combine(outDir.FullName, $"val-report-{tta}.txt"), report.ToString());
+        var seconds = sw.Elapsed.TotalSeconds;
+        Console.WriteLine($"== val, test-time augmentation {tta} ({seconds:F1} s for {report.Count} images)\n{report}");
+        WriteAtomically(Path.Combine(outDir.FullName, $"val-report-{tta}.txt"), report.ToString());
+        if (plain is null)
+        {
+            plain = report;
+            md.AppendLine(inv, $"| split | test-time augmentation | accuracy | macro-F1 | log-loss | seconds for {report.Count} images |");
+            md.AppendLine("|---|---|---|---|---|---|");
+        }
+        md.AppendLine(inv, $"| val | {tta} | {report.Accuracy:P2} | {report.MacroF1:P2} | {report.LogLoss:F3} | {seconds:F1} |");
     }
+    // The model card's tables, ready to paste: the rows above, then per class and the confusion matrix without TTA.
+    md.AppendLine().AppendLine("| label | precision | recall | F1 | support |").AppendLine("|---|---|---|---|---|");
+    foreach (var c in plain!.PerClass)
+        md.AppendLine(inv, $"| {c.Label} | {c.Precision:P1} | {c.Recall:P1} | {c.F1:P1} | {c.Support} |");
+    md.AppendLine().Append("| |").AppendJoin("", plain.Labels.Select(l => $" {l} |")).AppendLine()
+      .Append("|---|").AppendJoin("", plain.Labels.Select(_ => "---|")).AppendLine();
+    var confusion = plain.ConfusionMatrix;
+    for (int actual = 0; actual < plain.Labels.Count; actual++)
+        md.Append(inv, $"| {plain.Labels[actual]} |").AppendJoin("", Enumerable.Range(0, plain.Labels.Count).Select(p => $" {confusion[actual, p]} |")).AppendLine();
+    var mdPath = Path.Combine(outDir.FullName, "val-report.md");
+    WriteAtomically(mdPath, md.ToString());
+    Console.WriteLine($"Wrote the model card's tables to {mdPath}");
+}
+
+// Training time of a run that may have been interrupted and resumed: the learning curve's elapsed_seconds restart
+// at every resume, so the segments' last values are summed (an epoch cut short by the interruption is not counted).
+static TimeSpan SummedWallTime(string learningCurveCsv)
+{
+    var lines = File.ReadAllLines(learningCurveCsv);
+    int column = Array.IndexOf(lines[0].Split(','), "elapsed_seconds");
+    double total = 0, previous = 0;
+    foreach (var line in lines.Skip(1))
+    {
+        var elapsed = double.Parse(line.Split(',')[column], CultureInfo.InvariantCulture);
+        if (elapsed < previous) total += previous;
+        previous = elapsed;
+    }
+    return TimeSpan.FromSeconds(total + previous);
+}
+
+static void WriteAtomically(string path, string text)
+{
+    var temp = path + ".partial";
+    File.WriteAllText(temp, text);
+    File.Move(temp, path, overwrite: true);
 }
 
 static string Unpack(FileInfo archive, DirectoryInfo outDir)
