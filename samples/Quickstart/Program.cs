@@ -29,7 +29,7 @@ root.SetAction((parse, ct) =>
         Epochs = parse.GetValue(epochsOption) ?? (synthetic ? 8 : 30),
         Architecture = synthetic ? ExpressionArchitecture.Compact : ExpressionArchitecture.Standard,
     };
-    using var model = ExpressionModel.Train(train!, options, new Progress<TrainingProgress>(Console.WriteLine), ct);
+    using var model = ExpressionModel.Train(train!, options, new ConsoleProgress(), ct);
     // endsnippet
 
     // snippet:evaluate
@@ -49,3 +49,12 @@ root.SetAction((parse, ct) =>
     return Task.FromResult(0);
 });
 return await root.Parse(args).InvokeAsync();
+
+/// <summary>
+/// Prints each progress report on the training thread as it comes. (<c>new Progress&lt;T&gt;(Console.WriteLine)</c> would
+/// post the reports to the thread pool in a console app, so lines could print out of order.)
+/// </summary>
+sealed class ConsoleProgress : IProgress<TrainingProgress>
+{
+    public void Report(TrainingProgress value) => Console.WriteLine(value);
+}

@@ -33,7 +33,7 @@ public sealed partial class ExpressionModel : IDisposable
         Labels = Array.AsReadOnly(metas[0].Labels);
     }
 
-    /// <summary>The expressions the model distinguishes, in score order (the class folder names, sorted ordinally).</summary>
+    /// <summary>The expressions the model distinguishes, in score order (the class folder names, or FER2013's seven labels for its CSV, sorted ordinally).</summary>
     public IReadOnlyList<string> Labels { get; }
 
     /// <summary>Side of the square grayscale image inputs are resized to before the centre crop.</summary>
@@ -52,7 +52,18 @@ public sealed partial class ExpressionModel : IDisposable
     /// Test-time augmentation for every <c>Predict</c>, <c>PredictBatch</c>, <c>Evaluate</c>, <c>PredictFaces</c> and <c>AnnotateFaces</c> call.
     /// Default <see cref="FacialExpression.TestTimeAugmentation.None"/>.
     /// </summary>
-    public TestTimeAugmentation TestTimeAugmentation { get; set; } = TestTimeAugmentation.None;
+    /// <exception cref="ArgumentOutOfRangeException">The value is not one of the enumeration's members.</exception>
+    public TestTimeAugmentation TestTimeAugmentation
+    {
+        get => _testTimeAugmentation;
+        set
+        {
+            Guard.Defined(value, nameof(TestTimeAugmentation));
+            _testTimeAugmentation = value;
+        }
+    }
+
+    private TestTimeAugmentation _testTimeAugmentation = TestTimeAugmentation.None;
 
     /// <summary>
     /// Trains a model on a folder holding one subfolder of images per expression (or FER2013's <c>fer2013.csv</c>,
@@ -61,9 +72,9 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="trainFolder">The training folder (labels are its subfolder names) or a FER2013 CSV file.</param>
     /// <param name="options">Training settings; <c>null</c> for the defaults of <see cref="ExpressionTrainingOptions"/>.</param>
     /// <param name="progress">Receives a data summary, warnings about skipped files and a snapshot after every epoch.</param>
-    /// <param name="cancellationToken">Stops training between batches; nothing is written on cancellation.</param>
+    /// <param name="cancellationToken">Stops training between batches. No model file is written; with <see cref="ExpressionTrainingOptions.CheckpointFolder"/>, the checkpoint of the last completed epoch stays for resuming.</param>
     /// <returns>The trained model, with the best validation epoch's weights.</returns>
-    /// <exception cref="DatasetException">The folder is missing, has fewer than two classes, an empty class, or (with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>) an unreadable file.</exception>
+    /// <exception cref="DatasetException">The folder is missing, has fewer than two classes, a class without a readable image, a validation folder without one, or (with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>) an unreadable file.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
     /// <exception cref="InvalidOperationException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> holds a run with different options (the message names them).</exception>
@@ -103,7 +114,11 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="cancellationToken">Stops training between batches.</param>
     /// <returns>The trained model.</returns>
     /// <exception cref="ArgumentException">A column is missing or not text.</exception>
-    /// <exception cref="DatasetException">Fewer than two labels, or unreadable images with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>.</exception>
+    /// <exception cref="DatasetException">Fewer than two labels, a label without a readable image, or unreadable images with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
+    /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
+    /// <exception cref="InvalidOperationException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> holds a run with different options, or one that cannot be resumed (the message says which and why).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static ExpressionModel Train(IDataView trainData, string imagePathColumn = "ImagePath", string labelColumn = "Label",
         ExpressionTrainingOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -126,12 +141,24 @@ public sealed partial class ExpressionModel : IDisposable
     {
         if (all.Skipped > 0)
             progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Message = $"Skipped {all.Skipped} unreadable file(s), e.g. {string.Join(", ", all.SkippedExamples.Select(p => $"'{p}'"))}." });
+        // Every class folder (or label of an IDataView) has files; if all of a class's files were unreadable, it has no images.
+        var perClass = new int[all.Labels.Count];
+        foreach (var t in all.Targets) perClass[t]++;
+        var unseen = all.Labels.Where((_, i) => perClass[i] == 0).ToList();
+        if (all.Skipped > 0 && unseen.Count > 0)
+            throw new DatasetException(all.Source, $"No readable training image of {string.Join(", ", unseen.Select(l => $"'{l}'"))} in '{all.Source}' "
+                + $"({all.Skipped} file(s) could not be decoded, e.g. '{all.SkippedExamples[0]}'). "
+                + "Every class needs at least one JPEG, PNG, BMP, GIF or WebP image; remove the class or add images to it.");
         LabeledImages train = all;
         if (o.ValidationFolder is not null && validation is null)
         {
             validation = DatasetReader.IsCsv(o.ValidationFolder)
                 ? DatasetReader.ReadFerCsv(o.ValidationFolder, "PublicTest", pre, all.Labels, ct)
                 : DatasetReader.ReadFolder(o.ValidationFolder, pre, o.ThrowOnUnreadableImages, all.Labels, ct);
+            if (validation.Count == 0)
+                throw new DatasetException(o.ValidationFolder, $"No readable image in the validation folder '{o.ValidationFolder}'"
+                    + (validation.SkippedExamples.Count > 0 ? $" ({validation.Skipped} file(s) could not be decoded, e.g. '{validation.SkippedExamples[0]}')" : "")
+                    + ". Use JPEG, PNG, BMP, GIF or WebP images, or leave ValidationFolder unset to hold out part of the training set.");
             if (validation.Skipped > 0)
                 progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Message = $"Skipped {validation.Skipped} unreadable validation file(s), e.g. {string.Join(", ", validation.SkippedExamples.Select(p => $"'{p}'"))}." });
         }
@@ -236,7 +263,9 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="imagePathColumn">Name of the text column with image file paths. Default <c>"ImagePath"</c>.</param>
     /// <param name="labelColumn">Name of the text column with the true label. Default <c>"Label"</c>.</param>
     /// <returns>The evaluation report.</returns>
+    /// <exception cref="ArgumentException">A column is missing or not text.</exception>
     /// <exception cref="DatasetException">A label is not one of <see cref="Labels"/>, or no image is readable.</exception>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public EvaluationReport Evaluate(IDataView testData, string imagePathColumn = "ImagePath", string labelColumn = "Label")
     {
         ThrowIfDisposed();
@@ -291,7 +320,9 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="width">Image width in pixels.</param>
     /// <param name="height">Image height in pixels.</param>
     /// <returns>The prediction.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="width"/> or <paramref name="height"/> is not 1 to 32,768.</exception>
     /// <exception cref="ArgumentException">The pixel count is not width × height.</exception>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public ExpressionPrediction Predict(ReadOnlySpan<byte> grayPixels, int width, int height)
     {
         ThrowIfDisposed();
@@ -307,6 +338,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="imagePaths">Image files.</param>
     /// <returns>One prediction per path, in input order.</returns>
     /// <exception cref="DatasetException">A file does not exist or is not a readable image (named in the message).</exception>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public IReadOnlyList<ExpressionPrediction> PredictBatch(IEnumerable<string> imagePaths)
     {
         ThrowIfDisposed();
@@ -343,7 +375,7 @@ public sealed partial class ExpressionModel : IDisposable
         for (int j = 1; j < p.Length; j++) if (p[j] > p[best]) best = j;
         var scores = new Dictionary<string, float>(p.Length);
         for (int j = 0; j < p.Length; j++) scores[Labels[j]] = p[j];
-        return new ExpressionPrediction(Labels[best], p[best], scores);
+        return new ExpressionPrediction(Labels[best], p[best], scores.AsReadOnly());
     }
 
     /// <summary>Class probabilities for <paramref name="count"/> preprocessed images, with the current test-time augmentation.</summary>
@@ -355,6 +387,7 @@ public sealed partial class ExpressionModel : IDisposable
         var result = new float[count][];
         lock (_gate)
         {
+            ThrowIfDisposed(); // again under the lock: a concurrent Dispose may have run since the check above
             using var noGrad = no_grad();
             for (int start = 0; start < count; start += InferenceBatch)
             {
@@ -394,11 +427,18 @@ public sealed partial class ExpressionModel : IDisposable
 
     /// <summary>Saves the model (preprocessing, weights and metadata) to one file, atomically.</summary>
     /// <param name="path">Destination file; replaced if it exists. Its folder is created if needed.</param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null or empty.</exception>
+    /// <exception cref="IOException">The file cannot be written (the message names it); nothing is replaced.</exception>
+    /// <exception cref="UnauthorizedAccessException">The folder is not writable.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public void Save(string path)
     {
         ThrowIfDisposed();
-        lock (_gate) ModelFile.Save(path, _metas, _pre, _nets);
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            ModelFile.Save(path, _metas, _pre, _nets);
+        }
     }
 
     /// <summary>Loads a model written by <see cref="Save"/>.</summary>
@@ -459,14 +499,16 @@ public sealed partial class ExpressionModel : IDisposable
 
     private static List<(string Path, string Label)> ReadPathsAndLabels(IDataView data, string pathColumn, string labelColumn)
     {
+        Guard.NotNullOrEmpty(pathColumn, "imagePathColumn");
+        Guard.NotNullOrEmpty(labelColumn, nameof(labelColumn));
         var schema = data.Schema;
         foreach (var name in new[] { pathColumn, labelColumn })
         {
             var col = schema.GetColumnOrNull(name);
             if (col is null)
-                throw new ArgumentException($"The IDataView has no column '{name}'. Columns: {string.Join(", ", schema.Select(c => c.Name))}.", name == pathColumn ? nameof(pathColumn) : nameof(labelColumn));
+                throw new ArgumentException($"The IDataView has no column '{name}'. Columns: {string.Join(", ", schema.Select(c => c.Name))}.", name == pathColumn ? "imagePathColumn" : nameof(labelColumn));
             if (col.Value.Type is not TextDataViewType)
-                throw new ArgumentException($"Column '{name}' must be text but is {col.Value.Type}.", name == pathColumn ? nameof(pathColumn) : nameof(labelColumn));
+                throw new ArgumentException($"Column '{name}' must be text but is {col.Value.Type}.", name == pathColumn ? "imagePathColumn" : nameof(labelColumn));
         }
         var rows = new List<(string, string)>();
         using var cursor = data.GetRowCursor([schema[pathColumn], schema[labelColumn]]);

@@ -108,12 +108,12 @@ public sealed class EvaluationReport
     internal EvaluationReport(IReadOnlyList<string> labels, double accuracy, double macroAccuracy, double logLoss,
         int[,] confusion, IReadOnlyList<ClassMetrics> perClass, int skipped)
     {
-        Labels = labels;
+        Labels = labels.ToArray().AsReadOnly();
         Accuracy = accuracy;
         MacroAccuracy = macroAccuracy;
         LogLoss = logLoss;
         _confusion = confusion;
-        PerClass = perClass;
+        PerClass = perClass.ToArray().AsReadOnly();
         // Like scikit-learn, average over the labels that occur in the test set or the predictions: a label absent from
         // both (a test folder holding only some classes) has no F1 to speak of.
         var occurring = perClass.Where((c, i) => c.Support > 0 || Enumerable.Range(0, perClass.Count).Any(a => confusion[a, i] > 0)).ToList();

@@ -150,7 +150,9 @@ internal static class DatasetReader
         var images = new List<MLImage>();
         var targets = new List<int>();
         var usages = new SortedSet<string>(StringComparer.Ordinal);
-        var map = MapLabels(FerCsvLabels, expectedLabels, full);
+        // The model's labels are sorted ordinally, as for folders, so CSV- and folder-trained models are interchangeable.
+        var labels = expectedLabels ?? FerCsvLabels.Order(StringComparer.Ordinal).ToArray();
+        var map = MapLabels(FerCsvLabels, labels, full);
         try
         {
             using var reader = new StreamReader(full);
@@ -184,7 +186,7 @@ internal static class DatasetReader
             if (images.Count == 0)
                 throw new DatasetException(full, $"'{full}' has no rows with Usage '{usage}'. Usages found: {string.Join(", ", usages)}.");
             var pixels = ToPixelsParallel(images, pre, ct);
-            return new LabeledImages(expectedLabels ?? FerCsvLabels, pixels, targets.ToArray(), pre.ImageSize, 0, Array.Empty<string>(), $"{full} [{usage}]");
+            return new LabeledImages(labels, pixels, targets.ToArray(), pre.ImageSize, 0, Array.Empty<string>(), $"{full} [{usage}]");
         }
         finally
         {

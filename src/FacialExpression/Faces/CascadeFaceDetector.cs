@@ -135,12 +135,15 @@ public sealed class CascadeFaceDetector : IFaceDetector, IDisposable
             // each group's size, which becomes the confidence.
             var raw = _cascade.DetectMultiScale(gray, o.ScaleFactor, 0, HaarDetectionTypes.ScaleImage, min, max);
             if (raw.Length == 0) return [];
-            if (o.MinNeighbors == 0)
-                return raw.Select(r => new DetectedFace(ToBox(r), Confidence(1))).ToArray();
-            var rects = raw.ToList();
-            Cv2.GroupRectangles(rects, out int[] weights, o.MinNeighbors, GroupEps);
-            var faces = new DetectedFace[rects.Count];
-            for (int i = 0; i < faces.Length; i++) faces[i] = new DetectedFace(ToBox(rects[i]), Confidence(weights[i]));
+            DetectedFace[] faces;
+            if (o.MinNeighbors == 0) faces = raw.Select(r => new DetectedFace(ToBox(r), Confidence(1))).ToArray();
+            else
+            {
+                var rects = raw.ToList();
+                Cv2.GroupRectangles(rects, out int[] weights, o.MinNeighbors, GroupEps);
+                faces = new DetectedFace[rects.Count];
+                for (int i = 0; i < faces.Length; i++) faces[i] = new DetectedFace(ToBox(rects[i]), Confidence(weights[i]));
+            }
             Array.Sort(faces, (a, b) => b.Box.Area.CompareTo(a.Box.Area));
             return faces;
         }

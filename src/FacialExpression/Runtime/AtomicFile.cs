@@ -11,11 +11,9 @@ internal static class AtomicFile
         var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None))
-            {
-                write(stream);
-                if (stream.CanWrite) stream.Flush(flushToDisk: true);
-            }
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None)) write(stream);
+            // Reopened for the flush to disk: some writers (TorchSharp's module.save) close the stream they are given.
+            using (var sync = new FileStream(temp, FileMode.Open, FileAccess.Write, FileShare.None)) sync.Flush(flushToDisk: true);
             ct.ThrowIfCancellationRequested();
             File.Move(temp, full, overwrite: true);
         }

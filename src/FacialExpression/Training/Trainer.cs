@@ -24,6 +24,8 @@ internal static class Trainer
         IProgress<TrainingProgress>? progress, CancellationToken ct)
     {
         TorchRuntime.EnsureLoaded();
+        // libtorch's thread count is process-wide: set for this run, restored in the finally block below.
+        int callersThreads = torch.get_num_threads();
         torch.set_num_threads(o.Threads ?? Environment.ProcessorCount);
         var clock = Stopwatch.StartNew();
         int size = train.ImageSize, crop = o.EffectiveCropSize, classes = train.Labels.Count;
@@ -65,7 +67,7 @@ internal static class Trainer
             {
                 startEpoch = state!.Epoch + 1; bestEpoch = state.BestEpoch; bestAcc = state.BestAccuracy; sinceBest = state.SinceBest;
                 history.AddRange(state.History);
-                bestWeights = checkpoint.LoadBest(net);
+                bestWeights = checkpoint.LoadBest(net, state);
                 progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Elapsed = clock.Elapsed, Message = $"Resumed from checkpoint after epoch {state.Epoch} in '{o.CheckpointFolder}'." });
             }
 
@@ -159,6 +161,7 @@ internal static class Trainer
         }
         finally
         {
+            torch.set_num_threads(callersThreads);
             optimizer?.Dispose();
             bf16?.Dispose();
             average?.Dispose();
@@ -201,8 +204,9 @@ internal static class Trainer
 
     internal static Dictionary<string, Tensor> CloneWeights(nn.Module net)
     {
+        using var scope = NewDisposeScope();
         var copy = new Dictionary<string, Tensor>();
-        foreach (var (name, t) in net.state_dict()) copy[name] = t.detach().clone().DetachFromDisposeScope();
+        foreach (var (name, t) in net.state_dict()) copy[name] = t.detach().clone().MoveToOuterDisposeScope();
         return copy;
     }
 
@@ -243,7 +247,12 @@ internal static class Schedules
 /// <summary>Checkpoint state written after every epoch.</summary>
 internal sealed record CheckpointState(int Epoch, int BestEpoch, double BestAccuracy, int SinceBest, IReadOnlyList<TrainingProgress> History);
 
-/// <summary>Per-epoch checkpoints (weights, optimiser state, weight average when on, loop state, best weights, learning curve) for resuming.</summary>
+/// <summary>
+/// Per-epoch checkpoints (weights, optimiser state, weight average when on, loop state, best weights, learning curve) for
+/// resuming. Each epoch's files carry the epoch in their names and <c>state.json</c>, written last, names the epoch that is
+/// complete: a process killed half-way through writing epoch N + 1 resumes from epoch N with epoch N's files, never a mix.
+/// Files of older epochs are deleted once the new state is in place.
+/// </summary>
 internal sealed class Checkpoint
 {
     private readonly string _folder;
@@ -258,49 +267,81 @@ internal sealed class Checkpoint
     }
 
     private string StatePath => Path.Combine(_folder, "state.json");
-    private string WeightsPath => Path.Combine(_folder, "last.weights");
-    private string OptimizerPath => Path.Combine(_folder, "last.optimizer");
-    private string BestPath => Path.Combine(_folder, "best.weights");
-    private string AveragePath => Path.Combine(_folder, "average.weights");
     private string CurvePath => Path.Combine(_folder, "learning-curve.csv");
+    private string EpochPath(int epoch, string kind) => Path.Combine(_folder, $"epoch-{epoch:D4}.{kind}");
+    private string BestPath(int epoch) => Path.Combine(_folder, $"best-{epoch:D4}.weights");
 
     /// <summary>Writes the epoch's checkpoint; <paramref name="average"/> is the weight-averaged network, when there is one, and is what "best" refers to.</summary>
     public void Save(ExpressionNet net, OptimizerHelper optimizer, ExpressionNet? average, CheckpointState state, bool isBest)
     {
-        AtomicFile.Write(WeightsPath, s => net.save(s));
-        AtomicFile.Write(OptimizerPath, s => { using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); optimizer.save_state_dict(w); });
-        if (average is not null) AtomicFile.Write(AveragePath, s => average.save(s));
-        if (isBest) AtomicFile.Write(BestPath, s => (average ?? net).save(s));
+        AtomicFile.Write(EpochPath(state.Epoch, "weights"), s => net.save(s));
+        AtomicFile.Write(EpochPath(state.Epoch, "optimizer"), s => { using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); optimizer.save_state_dict(w); });
+        if (average is not null) AtomicFile.Write(EpochPath(state.Epoch, "average"), s => average.save(s));
+        if (isBest) AtomicFile.Write(BestPath(state.Epoch), s => (average ?? net).save(s));
         AtomicFile.WriteText(CurvePath, LearningCurve.ToCsv(state.History));
-        // The state file is written last: it is what marks the epoch as complete.
+        // The state file is written last: it is what marks the epoch as complete and names its files.
         AtomicFile.WriteText(StatePath, JsonSerializer.Serialize(new StoredState(_fingerprint, state)));
+        var keep = new HashSet<string>(StringComparer.Ordinal)
+        {
+            EpochPath(state.Epoch, "weights"), EpochPath(state.Epoch, "optimizer"), EpochPath(state.Epoch, "average"), BestPath(state.BestEpoch),
+        };
+        var earlierLayout = new[] { "last.weights", "last.optimizer", "average.weights", "best.weights" }.Select(n => Path.Combine(_folder, n));
+        foreach (var stale in Directory.EnumerateFiles(_folder, "epoch-*").Concat(Directory.EnumerateFiles(_folder, "best-*")).Concat(earlierLayout)
+                     .Where(f => !keep.Contains(f) && File.Exists(f)).ToList())
+            File.Delete(stale);
     }
 
     public bool TryResume(ExpressionNet net, OptimizerHelper optimizer, ExpressionNet? average, out CheckpointState? state)
     {
         state = null;
         if (!File.Exists(StatePath)) return false;
-        var stored = JsonSerializer.Deserialize<StoredState>(File.ReadAllText(StatePath));
-        if (stored is null) return false;
+        StoredState? stored;
+        try { stored = JsonSerializer.Deserialize<StoredState>(File.ReadAllText(StatePath)); }
+        catch (JsonException e) { throw Unusable($"its state file '{StatePath}' is not readable JSON ({e.Message})", e); }
+        if (stored?.State is null) throw Unusable($"its state file '{StatePath}' is empty");
         if (stored.Options != _fingerprint)
             throw new InvalidOperationException($"Checkpoint folder '{_folder}' holds a run with different training options ({Differences(stored.Options, _fingerprint)}). Use the same options to resume, or another (or empty) CheckpointFolder to start afresh.");
-        using (var s = File.OpenRead(WeightsPath)) net.load(s);
-        using (var s = File.OpenRead(OptimizerPath)) using (var r = new BinaryReader(s)) optimizer.load_state_dict(r);
-        if (average is not null) using (var s = File.OpenRead(AveragePath)) average.load(s);
+        int epoch = stored.State.Epoch;
+        Load(net, Existing(EpochPath(epoch, "weights"), "last.weights"));
+        using (var s = File.OpenRead(Existing(EpochPath(epoch, "optimizer"), "last.optimizer"))) using (var r = new BinaryReader(s)) optimizer.load_state_dict(r);
+        if (average is not null) Load(average, Existing(EpochPath(epoch, "average"), "average.weights"));
         state = stored.State;
         return true;
     }
 
-    public Dictionary<string, Tensor>? LoadBest(ExpressionNet net)
+    /// <summary>The best epoch's weights (of the averaged network when there is one), leaving <paramref name="net"/> as it was.</summary>
+    public Dictionary<string, Tensor>? LoadBest(ExpressionNet net, CheckpointState state)
     {
-        if (!File.Exists(BestPath)) return null;
+        if (state.BestEpoch < 1) return null;
         var current = Trainer.CloneWeights(net);
-        using (var s = File.OpenRead(BestPath)) net.load(s);
-        var best = Trainer.CloneWeights(net);
-        using (var s = File.OpenRead(WeightsPath)) net.load(s);
-        foreach (var t in current.Values) t.Dispose();
-        return best;
+        try
+        {
+            Load(net, Existing(BestPath(state.BestEpoch), "best.weights"));
+            return Trainer.CloneWeights(net);
+        }
+        finally
+        {
+            using (no_grad()) foreach (var (name, t) in net.state_dict()) t.copy_(current[name]);
+            foreach (var t in current.Values) t.Dispose();
+        }
     }
+
+    private static void Load(ExpressionNet net, string path)
+    {
+        using var s = File.OpenRead(path);
+        net.load(s);
+    }
+
+    /// <summary><paramref name="path"/>, or the file of the earlier single-set layout (<c>last.weights</c>, ...) that folders written by earlier versions hold.</summary>
+    private string Existing(string path, string earlierLayoutName)
+    {
+        if (File.Exists(path)) return path;
+        var earlier = Path.Combine(_folder, earlierLayoutName);
+        return File.Exists(earlier) ? earlier : throw Unusable($"'{Path.GetFileName(path)}', which its state file names, is missing");
+    }
+
+    private InvalidOperationException Unusable(string why, Exception? inner = null) =>
+        new($"Checkpoint folder '{_folder}' cannot be resumed: {why}. Delete the folder (or choose another CheckpointFolder) to start afresh.", inner);
 
     /// <summary>Names each option that differs between two serialised option sets, e.g. <c>LearningRate: 0.05 in the checkpoint, 0.01 now</c>.</summary>
     private static string Differences(string stored, string current)

@@ -49,6 +49,15 @@ public sealed class MetricsTests
     }
 
     [Test]
+    public void MacroF1_LeavesOutALabelAbsentFromTestSetAndPredictions()
+    {
+        // actual -> predicted: a a b | b b; "c" occurs in neither. F1: a = 2·1·(2/3)/(1 + 2/3) = 0.8, b = 2·(2/3)·1/(2/3 + 1) = 0.8.
+        var report = MetricsCalculator.Compute(Labels, [0, 0, 0, 1, 1], [OneHot(0), OneHot(0), OneHot(1), OneHot(1), OneHot(1)]);
+        Assert.That(report.MacroF1, Is.EqualTo(0.8).Within(1e-9), "(0.8 + 0.8) / 2, not (0.8 + 0.8 + 0) / 3");
+        Assert.That(report.PerClass[2].Support, Is.Zero);
+    }
+
+    [Test]
     public void ToString_PrintsEveryLabelAndTheMatrix()
     {
         var text = MetricsCalculator.Compute(Labels, [0, 1, 2], [OneHot(0), OneHot(1), OneHot(2)]).ToString();

@@ -54,6 +54,27 @@ public sealed class BadInputTests
     }
 
     [Test]
+    public void Train_ClassWithOnlyUnreadableFiles_ThrowsNamingTheClassAndAFile()
+    {
+        var dir = TestData.TinyDataset(perClass: 4);
+        var bad = Path.Combine(Directory.CreateDirectory(Path.Combine(dir, "contempt")).FullName, "broken.jpg");
+        File.WriteAllText(bad, "not an image");
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(dir, TestData.FastOptions));
+        Assert.That(e!.Message, Does.Contain("No readable training image of 'contempt'").And.Contain(bad));
+    }
+
+    [Test]
+    public void Train_ValidationFolderWithOnlyUnreadableFiles_ThrowsNamingIt()
+    {
+        var dir = TestData.TinyDataset(perClass: 4);
+        var val = TestData.NewFolder("broken-val");
+        File.WriteAllText(Path.Combine(Directory.CreateDirectory(Path.Combine(val, "happy")).FullName, "broken.jpg"), "not an image");
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(dir, TestData.FastOptions with { ValidationFolder = val }));
+        Assert.That(e!.Path, Is.EqualTo(val));
+        Assert.That(e.Message, Does.Contain("No readable image in the validation folder"));
+    }
+
+    [Test]
     public void Evaluate_FolderWithASingleClass_ReportsOnThatClass()
     {
         var dir = TestData.NewFolder("only-happy");
