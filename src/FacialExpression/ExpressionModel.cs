@@ -69,6 +69,10 @@ public sealed partial class ExpressionModel : IDisposable
     /// Trains a model on a folder holding one subfolder of images per expression (or FER2013's <c>fer2013.csv</c>,
     /// whose <c>Training</c> rows are used).
     /// </summary>
+    /// <remarks>
+    /// Training seeds libtorch's process-wide random generator and sets its thread count for the run (restored at the
+    /// end), so train one model at a time per process; predicting with other models meanwhile is safe.
+    /// </remarks>
     /// <param name="trainFolder">The training folder (labels are its subfolder names) or a FER2013 CSV file.</param>
     /// <param name="options">Training settings; <c>null</c> for the defaults of <see cref="ExpressionTrainingOptions"/>.</param>
     /// <param name="progress">Receives a data summary, warnings about skipped files and a snapshot after every epoch.</param>

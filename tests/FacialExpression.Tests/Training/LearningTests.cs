@@ -47,6 +47,22 @@ public sealed class LearningTests
     }
 
     [Test]
+    public void Train_AndResume_LeaveNoLiveTensorsOnceTheModelsAreDisposed()
+    {
+        // Every path that clones or loads weights: bfloat16 copy, weight average, best-epoch copies, checkpoints, resume.
+        var data = TestData.TinyDataset(perClass: 10, seed: 12);
+        var options = TestData.FastOptions with
+        {
+            Epochs = 3, Precision = TrainingPrecision.BFloat16, WeightAveragingDecay = 0.9, CheckpointFolder = TestData.NewFolder("leak"),
+        };
+        using (ExpressionModel.Train(data, options)) { } // warm-up: libtorch and TorchSharp set up their own once
+        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        using (ExpressionModel.Train(data, options with { CheckpointFolder = TestData.NewFolder("leak") })) { }
+        using (ExpressionModel.Train(data, options with { Epochs = 4 })) { } // resumes the warm-up's folder after epoch 3
+        Assert.That(TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount, Is.EqualTo(before));
+    }
+
+    [Test]
     public void Train_WithValidationFolder_UsesItInsteadOfASplit()
     {
         var reports = new List<TrainingProgress>();
