@@ -84,4 +84,38 @@ public sealed class CancellationTests
             .And.Contain("LearningRate: 0.05 in the checkpoint, 0.01 now"));
         Assert.That(e.Message, Does.Not.Contain("Epochs"), "the epoch count may change between sessions");
     }
+
+    [Test]
+    public void Checkpoints_InTheEarlierSingleSetLayout_StillResume()
+    {
+        var data = TestData.TinyDataset(perClass: 12, seed: 10);
+        var checkpoints = TestData.NewFolder("resume-earlier-layout");
+        var options = TestData.FastOptions with { Epochs = 2, CheckpointFolder = checkpoints };
+        using (ExpressionModel.Train(data, options)) { }
+        // Rename the files as versions before the per-epoch names wrote them.
+        foreach (var (now, earlier) in new[] { ("epoch-0002.weights", "last.weights"), ("epoch-0002.optimizer", "last.optimizer") })
+            File.Move(Path.Combine(checkpoints, now), Path.Combine(checkpoints, earlier));
+        var best = Directory.GetFiles(checkpoints, "best-*").Single();
+        File.Move(best, Path.Combine(checkpoints, "best.weights"));
+        var reports = new List<TrainingProgress>();
+        using (ExpressionModel.Train(data, options with { Epochs = 3 }, new SyncProgress(reports.Add))) { }
+        Assert.That(reports.Any(r => r.Message?.Contains("Resumed from checkpoint after epoch 2") == true));
+        Assert.That(Directory.GetFiles(checkpoints, "*.weights").Select(Path.GetFileName), Has.None.EqualTo("last.weights").And.None.EqualTo("best.weights"),
+            "the earlier layout's files are replaced by the new one");
+    }
+
+    [Test]
+    public void Checkpoints_WithACorruptStateFile_AreRefusedNamingTheFolderAndTheFix()
+    {
+        var data = TestData.TinyDataset(perClass: 12, seed: 10);
+        var checkpoints = TestData.NewFolder("resume-corrupt");
+        var options = TestData.FastOptions with { Epochs = 1, CheckpointFolder = checkpoints };
+        using (ExpressionModel.Train(data, options)) { }
+        File.WriteAllText(Path.Combine(checkpoints, "state.json"), "{ truncated");
+        var e = Assert.Throws<InvalidOperationException>(() => ExpressionModel.Train(data, options with { Epochs = 2 }));
+        Assert.That(e!.Message, Does.Contain(checkpoints).And.Contain("state.json").And.Contain("Delete the folder"));
+        Directory.Delete(checkpoints, recursive: true); // the fix the message gives
+        using (ExpressionModel.Train(data, options with { Epochs = 2 })) { }
+        Assert.That(File.Exists(Path.Combine(checkpoints, "epoch-0002.weights")));
+    }
 }
