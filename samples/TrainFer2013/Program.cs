@@ -29,7 +29,11 @@ var evaluateOption = new Option<FileInfo[]>("--evaluate")
     Description = "Skip training: evaluate this model file on val (with and without test-time augmentation). With several files, evaluate their ensemble and save it as OUT/fer2013-ensemble.fexm.",
     AllowMultipleArgumentsPerToken = true,
 };
-var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, mixupOption, averagingOption, erasingOption, rotationOption, scaleOption, evaluateOption };
+var baselineOption = new Option<FileInfo?>("--baseline")
+{
+    Description = "With --evaluate: also compare the evaluated model image by image with this model file on val (no test-time augmentation) and print an exact McNemar test, e.g. against src/FacialExpression/Pretrained/fer2013.fexm.",
+};
+var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, mixupOption, averagingOption, erasingOption, rotationOption, scaleOption, evaluateOption, baselineOption };
 root.SetAction((parse, ct) =>
 {
     var outDir = parse.GetValue(outOption)!;
@@ -43,9 +47,11 @@ root.SetAction((parse, ct) =>
         try
         {
             foreach (var file in existing) members.Add(ExpressionModel.Load(file.FullName)); // a bad file disposes those already loaded
+            var baseline = parse.GetValue(baselineOption);
             if (members.Count == 1)
             {
                 EvaluateAll(members[0], val, outDir);
+                if (baseline is not null) CompareWith(members[0], baseline, val);
                 return Task.FromResult(0);
             }
             using var ensemble = ExpressionModel.Ensemble(members);
@@ -53,6 +59,7 @@ root.SetAction((parse, ct) =>
             ensemble.Save(ensemblePath);
             Console.WriteLine($"Saved the {ensemble.NetworkCount}-network ensemble of {string.Join(", ", existing.Select(f => f.FullName))} as {ensemblePath} ({new FileInfo(ensemblePath).Length / 1024} KiB)");
             EvaluateAll(ensemble, val, outDir);
+            if (baseline is not null) CompareWith(ensemble, baseline, val);
             return Task.FromResult(0);
         }
         finally
@@ -133,6 +140,37 @@ static void EvaluateAll(ExpressionModel model, string val, DirectoryInfo outDir)
     var mdPath = Path.Combine(outDir.FullName, "val-report.md");
     WriteAtomically(mdPath, md.ToString());
     Console.WriteLine($"Wrote the model card's tables to {mdPath}");
+}
+
+// Per image, without test-time augmentation: how many images only one of the two models classifies correctly, and the
+// exact (binomial) McNemar test of whether the two are equally accurate — accuracies on one split differ by chance too.
+static void CompareWith(ExpressionModel model, FileInfo baselineFile, string val)
+{
+    using var baseline = ExpressionModel.Load(baselineFile.FullName);
+    var files = Directory.GetDirectories(val).Order(StringComparer.Ordinal)
+        .SelectMany(d => Directory.GetFiles(d).Order(StringComparer.Ordinal).Select(f => (Path: f, Label: Path.GetFileName(d)))).ToList();
+    model.TestTimeAugmentation = TestTimeAugmentation.None;
+    var ours = model.PredictBatch(files.Select(f => f.Path));
+    var theirs = baseline.PredictBatch(files.Select(f => f.Path));
+    int onlyOurs = 0, onlyTheirs = 0;
+    for (int i = 0; i < files.Count; i++)
+    {
+        bool a = ours[i].Label == files[i].Label, b = theirs[i].Label == files[i].Label;
+        if (a && !b) onlyOurs++;
+        if (b && !a) onlyTheirs++;
+    }
+    int n = onlyOurs + onlyTheirs, k = Math.Min(onlyOurs, onlyTheirs);
+    double tail = 0; // P(X <= k) for X ~ Binomial(n, 1/2), summed in log space
+    for (int j = 0; j <= k; j++) tail += Math.Exp(LogChoose(n, j) - n * Math.Log(2));
+    Console.WriteLine($"== val, image by image against {baselineFile.FullName} (no test-time augmentation): {onlyOurs} images only this model " +
+        $"classifies correctly, {onlyTheirs} only the baseline; exact McNemar p = {Math.Min(1, 2 * tail).ToString("F3", CultureInfo.InvariantCulture)}");
+
+    static double LogChoose(int n, int k)
+    {
+        double sum = 0;
+        for (int i = 1; i <= k; i++) sum += Math.Log(n - k + i) - Math.Log(i);
+        return sum;
+    }
 }
 
 // Training time of a run that may have been interrupted and resumed: the learning curve's elapsed_seconds restart
