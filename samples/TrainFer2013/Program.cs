@@ -96,9 +96,8 @@ root.SetAction((parse, ct) =>
     Console.WriteLine($"Training wall time (this process): {clock.Elapsed}; epochs run here: {epochs.Count}, " +
         $"median {epochs.Select(e => e.ImagesPerSecond).Order().ElementAtOrDefault(epochs.Count / 2):F0} training images/s, " +
         $"peak working set {Environment.WorkingSet / 1048576} MiB now, {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576} MiB peak");
-    var curve = Path.Combine(outDir.FullName, "learning-curve.csv");
-    File.Copy(Path.Combine(options.CheckpointFolder, "learning-curve.csv"), curve, overwrite: true);
-    Console.WriteLine($"Training wall time of all {options.Epochs} epochs, summed over every resumed segment: {SummedWallTime(curve):h\\:mm\\:ss}");
+    File.Copy(Path.Combine(options.CheckpointFolder, "learning-curve.csv"), Path.Combine(outDir.FullName, "learning-curve.csv"), overwrite: true);
+    if (epochs.Count > 0) Console.WriteLine($"Training wall time of all {epochs[^1].Epoch} epochs, summed over every resumed segment: {epochs[^1].Elapsed:h\\:mm\\:ss}");
     var modelPath = Path.Combine(outDir.FullName, "fer2013.fexm");
     model.Save(modelPath);
     Console.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB)");
@@ -171,22 +170,6 @@ static void CompareWith(ExpressionModel model, FileInfo baselineFile, string val
         for (int i = 1; i <= k; i++) sum += Math.Log(n - k + i) - Math.Log(i);
         return sum;
     }
-}
-
-// Training time of a run that may have been interrupted and resumed: the learning curve's elapsed_seconds restart
-// at every resume, so the segments' last values are summed (an epoch cut short by the interruption is not counted).
-static TimeSpan SummedWallTime(string learningCurveCsv)
-{
-    var lines = File.ReadAllLines(learningCurveCsv);
-    int column = Array.IndexOf(lines[0].Split(','), "elapsed_seconds");
-    double total = 0, previous = 0;
-    foreach (var line in lines.Skip(1))
-    {
-        var elapsed = double.Parse(line.Split(',')[column], CultureInfo.InvariantCulture);
-        if (elapsed < previous) total += previous;
-        previous = elapsed;
-    }
-    return TimeSpan.FromSeconds(total + previous);
 }
 
 static void WriteAtomically(string path, string text)

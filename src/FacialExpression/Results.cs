@@ -65,7 +65,10 @@ public sealed record TrainingProgress
     /// <summary>Learning rate at the end of the epoch.</summary>
     public double LearningRate { get; init; }
 
-    /// <summary>Wall time since training started.</summary>
+    /// <summary>
+    /// Wall time spent training since the run started. A run resumed from a checkpoint continues the count of the
+    /// earlier segments (the time between interruption and resume, and the interrupted epoch's partial work, are not counted).
+    /// </summary>
     public TimeSpan Elapsed { get; init; }
 
     /// <summary>Training throughput of the epoch, in images per second.</summary>

@@ -63,12 +63,15 @@ internal static class Trainer
             int startEpoch = 1, bestEpoch = 0, sinceBest = 0;
             double bestAcc = double.NegativeInfinity;
             Dictionary<string, Tensor>? bestWeights = null;
+            var earlierSegments = TimeSpan.Zero;
             if (checkpoint?.TryResume(net, optimizer, average?.Net, out var state) == true)
             {
                 startEpoch = state!.Epoch + 1; bestEpoch = state.BestEpoch; bestAcc = state.BestAccuracy; sinceBest = state.SinceBest;
                 history.AddRange(state.History);
+                // Elapsed counts the training time of every segment, so a resumed run continues the count.
+                earlierSegments = state.History.Count > 0 ? state.History[^1].Elapsed : TimeSpan.Zero;
                 bestWeights = checkpoint.LoadBest(net, state);
-                progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Elapsed = clock.Elapsed, Message = $"Resumed from checkpoint after epoch {state.Epoch} in '{o.CheckpointFolder}'." });
+                progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Elapsed = earlierSegments + clock.Elapsed, Message = $"Resumed from checkpoint after epoch {state.Epoch} in '{o.CheckpointFolder}'." });
             }
 
             double lastLr = o.LearningRate;
@@ -138,7 +141,7 @@ internal static class Trainer
                 var report = new TrainingProgress
                 {
                     Epoch = epoch, TotalEpochs = o.Epochs, TrainLoss = lossSum / seen, TrainAccuracy = (double)correct / seen,
-                    ValidationLoss = vLoss, ValidationAccuracy = vAcc, RawValidationLoss = rawLoss, RawValidationAccuracy = rawAcc, LearningRate = lastLr, Elapsed = clock.Elapsed,
+                    ValidationLoss = vLoss, ValidationAccuracy = vAcc, RawValidationLoss = rawLoss, RawValidationAccuracy = rawAcc, LearningRate = lastLr, Elapsed = earlierSegments + clock.Elapsed,
                     ImagesPerSecond = seen / seconds, IsBestEpoch = best,
                 };
                 history.Add(report);
@@ -146,7 +149,7 @@ internal static class Trainer
                 progress?.Report(report);
                 if (xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience)
                 {
-                    progress?.Report(new TrainingProgress { Epoch = 0, TotalEpochs = o.Epochs, Elapsed = clock.Elapsed, Message = $"Early stopping after epoch {epoch}: no validation improvement for {sinceBest} epochs; restoring epoch {bestEpoch}." });
+                    progress?.Report(new TrainingProgress { Epoch = 0, TotalEpochs = o.Epochs, Elapsed = earlierSegments + clock.Elapsed, Message = $"Early stopping after epoch {epoch}: no validation improvement for {sinceBest} epochs; restoring epoch {bestEpoch}." });
                     epoch++;
                     break;
                 }

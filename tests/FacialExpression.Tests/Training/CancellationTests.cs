@@ -37,9 +37,10 @@ public sealed class CancellationTests
         using var straight = ExpressionModel.Train(data, options);
 
         var checkpoints = TestData.NewFolder($"resume-{weightAveraging}");
+        var firstSegment = TimeSpan.Zero;
         using (var cts = new CancellationTokenSource())
         {
-            var stopAfterTwo = new SyncProgress(p => { if (p.Epoch == 2) cts.Cancel(); });
+            var stopAfterTwo = new SyncProgress(p => { if (p.Epoch == 2) { firstSegment = p.Elapsed; cts.Cancel(); } });
             Assert.Catch<OperationCanceledException>(() => ExpressionModel.Train(data, options with { CheckpointFolder = checkpoints }, stopAfterTwo, cts.Token));
         }
         // What a process killed while writing epoch 3's checkpoint leaves behind: some of that epoch's files, but not
@@ -50,6 +51,7 @@ public sealed class CancellationTests
         using var resumed = ExpressionModel.Train(data, options with { CheckpointFolder = checkpoints }, new SyncProgress(reports.Add));
         Assert.That(reports.Any(r => r.Message?.Contains("Resumed from checkpoint after epoch 2") == true));
         Assert.That(reports.Where(r => r.Epoch > 0).Select(r => r.Epoch), Is.EqualTo(new[] { 3, 4 }));
+        Assert.That(reports.First(r => r.Epoch == 3).Elapsed, Is.GreaterThan(firstSegment), "Elapsed continues the first segment's count");
         Assert.That(File.ReadAllLines(Path.Combine(checkpoints, "learning-curve.csv")), Has.Length.EqualTo(5));
         var left = Directory.GetFiles(checkpoints).Select(Path.GetFileName).Where(f => !f!.StartsWith("best-", StringComparison.Ordinal)).Order(StringComparer.Ordinal);
         var expected = new[] { "epoch-0004.optimizer", "epoch-0004.weights", "learning-curve.csv", "state.json" };
