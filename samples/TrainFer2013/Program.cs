@@ -36,6 +36,11 @@ var baselineOption = new Option<FileInfo?>("--baseline")
 var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, mixupOption, averagingOption, erasingOption, rotationOption, scaleOption, evaluateOption, baselineOption };
 root.SetAction((parse, ct) =>
 {
+    if (parse.GetValue(baselineOption) is not null && parse.GetValue(evaluateOption) is not { Length: > 0 })
+    {
+        Console.Error.WriteLine("--baseline compares with the model given to --evaluate; add --evaluate MODEL.fexm.");
+        return Task.FromResult(2);
+    }
     var outDir = parse.GetValue(outOption)!;
     outDir.Create();
     var data = parse.GetValue(dataOption)?.FullName ?? Unpack(parse.GetValue(archiveOption)!, outDir);
