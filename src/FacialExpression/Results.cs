@@ -24,6 +24,22 @@ public sealed record ExpressionPrediction(string Label, float Confidence, IReadO
 {
     /// <inheritdoc />
     public override string ToString() => $"{Label} ({Confidence.ToString("P1", CultureInfo.InvariantCulture)})";
+
+    /// <summary>Value equality: the same label, confidence and score for every label (in the same order).</summary>
+    /// <param name="other">The prediction to compare with.</param>
+    /// <returns>Whether both predictions hold the same values.</returns>
+    public bool Equals(ExpressionPrediction? other) =>
+        other is not null && Label == other.Label && Confidence.Equals(other.Confidence) && Scores.SequenceEqual(other.Scores);
+
+    /// <inheritdoc />
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        hash.Add(Label);
+        hash.Add(Confidence);
+        foreach (var (label, score) in Scores) { hash.Add(label); hash.Add(score); }
+        return hash.ToHashCode();
+    }
 }
 
 /// <summary>A snapshot of training progress: a message after loading the data, for warnings, on resuming and on early stopping, and a report after every epoch.</summary>

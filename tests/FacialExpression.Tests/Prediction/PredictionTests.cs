@@ -16,6 +16,19 @@ public sealed class PredictionTests
     }
 
     [Test]
+    public void Predictions_AreReadOnlyValues()
+    {
+        var images = TestData.SomeTestImages(1);
+        var first = TestData.Model.Predict(images[0]);
+        var again = TestData.Model.Predict(images[0]);
+        Assert.That(again, Is.EqualTo(first), "the same image predicts an equal value");
+        Assert.That(again.GetHashCode(), Is.EqualTo(first.GetHashCode()));
+        Assert.That(TestData.Model.Predict(images[^1]), Is.Not.EqualTo(first));
+        // Callers cannot change the scores by casting them to a writable dictionary.
+        Assert.Throws<NotSupportedException>(() => ((IDictionary<string, float>)first.Scores)[first.Label] = 0);
+    }
+
+    [Test]
     public void PredictPathStreamPixelsAndBatch_AgreeForTheSameImage()
     {
         var path = TestData.SomeTestImages(1)[0];
