@@ -49,7 +49,7 @@ public sealed class CancellationTests
         File.WriteAllBytes(Path.Combine(checkpoints, "best-0003.weights"), new byte[100]);
         var reports = new List<TrainingProgress>();
         using var resumed = ExpressionModel.Train(data, options with { CheckpointFolder = checkpoints }, new SyncProgress(reports.Add));
-        Assert.That(reports.Any(r => r.Message?.Contains("Resumed from checkpoint after epoch 2") == true));
+        Assert.That(ResumedAfter(reports, 2));
         Assert.That(reports.Where(r => r.Epoch > 0).Select(r => r.Epoch), Is.EqualTo(new[] { 3, 4 }));
         Assert.That(reports.First(r => r.Epoch == 3).Elapsed, Is.GreaterThan(firstSegment), "Elapsed continues the first segment's count");
         Assert.That(File.ReadAllLines(Path.Combine(checkpoints, "learning-curve.csv")), Has.Length.EqualTo(5));
@@ -73,13 +73,10 @@ public sealed class CancellationTests
     [Test]
     public void Checkpoints_ResumeInTheOtherPrecisionButRefuseOtherChanges()
     {
-        var data = TestData.TinyDataset(perClass: 12, seed: 9);
-        var checkpoints = TestData.NewFolder("resume-precision");
-        var options = TestData.FastOptions with { Epochs = 2, CheckpointFolder = checkpoints };
-        using (ExpressionModel.Train(data, options)) { }
+        var (data, checkpoints, options) = TrainWithCheckpoints("resume-precision", seed: 9, epochs: 2);
         var reports = new List<TrainingProgress>();
         using (ExpressionModel.Train(data, options with { Epochs = 3, Precision = TrainingPrecision.BFloat16 }, new SyncProgress(reports.Add))) { }
-        Assert.That(reports.Any(r => r.Message?.Contains("Resumed from checkpoint after epoch 2") == true));
+        Assert.That(ResumedAfter(reports, 2));
         Assert.That(reports.Where(r => r.Epoch > 0).Select(r => r.Epoch), Is.EqualTo(new[] { 3 }));
         var e = Assert.Throws<InvalidOperationException>(() => ExpressionModel.Train(data, options with { Epochs = 4, LearningRate = 0.01 }));
         Assert.That(e!.Message, Does.Contain(checkpoints).And.Contain("different training options")
@@ -90,10 +87,7 @@ public sealed class CancellationTests
     [Test]
     public void Checkpoints_InTheEarlierSingleSetLayout_StillResume()
     {
-        var data = TestData.TinyDataset(perClass: 12, seed: 10);
-        var checkpoints = TestData.NewFolder("resume-earlier-layout");
-        var options = TestData.FastOptions with { Epochs = 2, CheckpointFolder = checkpoints };
-        using (ExpressionModel.Train(data, options)) { }
+        var (data, checkpoints, options) = TrainWithCheckpoints("resume-earlier-layout", seed: 10, epochs: 2);
         // Rename the files as versions before the per-epoch names wrote them.
         foreach (var (now, earlier) in new[] { ("epoch-0002.weights", "last.weights"), ("epoch-0002.optimizer", "last.optimizer") })
             File.Move(Path.Combine(checkpoints, now), Path.Combine(checkpoints, earlier));
@@ -101,7 +95,7 @@ public sealed class CancellationTests
         File.Move(best, Path.Combine(checkpoints, "best.weights"));
         var reports = new List<TrainingProgress>();
         using (ExpressionModel.Train(data, options with { Epochs = 3 }, new SyncProgress(reports.Add))) { }
-        Assert.That(reports.Any(r => r.Message?.Contains("Resumed from checkpoint after epoch 2") == true));
+        Assert.That(ResumedAfter(reports, 2));
         Assert.That(Directory.GetFiles(checkpoints, "*.weights").Select(Path.GetFileName), Has.None.EqualTo("last.weights").And.None.EqualTo("best.weights"),
             "the earlier layout's files are replaced by the new one");
     }
@@ -109,10 +103,7 @@ public sealed class CancellationTests
     [Test]
     public void Checkpoints_WithACorruptStateFile_AreRefusedNamingTheFolderAndTheFix()
     {
-        var data = TestData.TinyDataset(perClass: 12, seed: 10);
-        var checkpoints = TestData.NewFolder("resume-corrupt");
-        var options = TestData.FastOptions with { Epochs = 1, CheckpointFolder = checkpoints };
-        using (ExpressionModel.Train(data, options)) { }
+        var (data, checkpoints, options) = TrainWithCheckpoints("resume-corrupt", seed: 10, epochs: 1);
         File.WriteAllText(Path.Combine(checkpoints, "state.json"), "{ truncated");
         var e = Assert.Throws<InvalidOperationException>(() => ExpressionModel.Train(data, options with { Epochs = 2 }));
         Assert.That(e!.Message, Does.Contain(checkpoints).And.Contain("state.json").And.Contain("Delete the folder"));
@@ -120,4 +111,17 @@ public sealed class CancellationTests
         using (ExpressionModel.Train(data, options with { Epochs = 2 })) { }
         Assert.That(File.Exists(Path.Combine(checkpoints, "epoch-0002.weights")));
     }
+
+    /// <summary>A finished run of <paramref name="epochs"/> epochs on a tiny dataset, checkpointed to a new folder.</summary>
+    private static (string Data, string Checkpoints, ExpressionTrainingOptions Options) TrainWithCheckpoints(string name, int seed, int epochs)
+    {
+        var data = TestData.TinyDataset(perClass: 12, seed: seed);
+        var checkpoints = TestData.NewFolder(name);
+        var options = TestData.FastOptions with { Epochs = epochs, CheckpointFolder = checkpoints };
+        using (ExpressionModel.Train(data, options)) { }
+        return (data, checkpoints, options);
+    }
+
+    private static bool ResumedAfter(IEnumerable<TrainingProgress> reports, int epoch) =>
+        reports.Any(r => r.Message?.Contains($"Resumed from checkpoint after epoch {epoch}") == true);
 }
