@@ -9,12 +9,33 @@ var testOption = new Option<DirectoryInfo?>("--test") { Description = "Test fold
 var epochsOption = new Option<int?>("--epochs") { Description = "Training epochs (default 8 on generated data, 30 otherwise)." };
 var modelOption = new Option<FileInfo>("--model") { Description = "Where to save the trained model.", DefaultValueFactory = _ => new FileInfo("quickstart-model.fexm") };
 var root = new RootCommand("Train, evaluate and use a facial-expression model.") { trainOption, testOption, epochsOption, modelOption };
-root.SetAction((parse, ct) =>
+// The work runs on its own task so that Ctrl+C reaches it as a cancelled token (System.CommandLine registers its
+// signal handler only once the action has returned a task).
+root.SetAction((parse, ct) => Task.Run(() =>
+{
+    try
+    {
+        return Run(parse, ct);
+    }
+    catch (FacialExpressionException e)
+    {
+        Console.Error.WriteLine(e.Message); // e.g. a --train folder without one subfolder per expression
+        return 1;
+    }
+    catch (OperationCanceledException) when (ct.IsCancellationRequested)
+    {
+        Console.Error.WriteLine("Cancelled; no model was saved.");
+        return 130;
+    }
+}));
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) });
+
+int Run(ParseResult parse, CancellationToken ct)
 {
     var train = parse.GetValue(trainOption)?.FullName;
     var test = parse.GetValue(testOption)?.FullName;
     bool synthetic = train is null;
-    if (synthetic != (test is null)) { Console.Error.WriteLine("Give both --train and --test, or neither."); return Task.FromResult(2); }
+    if (synthetic != (test is null)) { Console.Error.WriteLine("Give both --train and --test, or neither."); return 2; }
     if (synthetic)
     {
         var work = Path.Combine(Path.GetTempPath(), "facialexpression-quickstart");
@@ -46,9 +67,8 @@ root.SetAction((parse, ct) =>
     var modelPath = parse.GetValue(modelOption)!.FullName;
     model.Save(modelPath);
     Console.WriteLine($"Model saved to {modelPath}");
-    return Task.FromResult(0);
-});
-return await root.Parse(args).InvokeAsync();
+    return 0;
+}
 
 /// <summary>
 /// Prints each progress report on the training thread as it comes. (<c>new Progress&lt;T&gt;(Console.WriteLine)</c> would

@@ -34,18 +34,38 @@ var baselineOption = new Option<FileInfo?>("--baseline")
     Description = "With --evaluate: also compare the evaluated model image by image with this model file on val (no test-time augmentation) and print an exact McNemar test, e.g. against src/FacialExpression/Pretrained/fer2013.fexm.",
 };
 var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, mixupOption, averagingOption, erasingOption, rotationOption, scaleOption, evaluateOption, baselineOption };
-root.SetAction((parse, ct) =>
+// The work runs on its own task so that Ctrl+C reaches it as a cancelled token (System.CommandLine registers its
+// signal handler only once the action has returned a task).
+root.SetAction((parse, ct) => Task.Run(() =>
+{
+    var outDir = parse.GetValue(outOption)!;
+    try
+    {
+        return Run(parse, outDir, ct);
+    }
+    catch (Exception e) when (e is FacialExpressionException or FileNotFoundException or DirectoryNotFoundException)
+    {
+        Console.Error.WriteLine(e.Message);
+        return 1;
+    }
+    catch (OperationCanceledException) when (ct.IsCancellationRequested)
+    {
+        Console.Error.WriteLine($"Stopped. Every completed epoch is checkpointed in {Path.Combine(outDir.FullName, "checkpoints")}; " +
+            "run the same command again to resume.");
+        return 130;
+    }
+}));
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) });
+
+int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
 {
     if (parse.GetValue(baselineOption) is not null && parse.GetValue(evaluateOption) is not { Length: > 0 })
     {
         Console.Error.WriteLine("--baseline compares with the model given to --evaluate; add --evaluate MODEL.fexm.");
-        return Task.FromResult(2);
+        return 2;
     }
-    var outDir = parse.GetValue(outOption)!;
     outDir.Create();
-    var data = parse.GetValue(dataOption)?.FullName ?? Unpack(parse.GetValue(archiveOption)!, outDir);
-    var train = Path.Combine(data, "fer2013", "train");
-    var val = Path.Combine(data, "fer2013", "val");
+    var (train, val) = Splits(parse.GetValue(dataOption)?.FullName ?? Unpack(parse.GetValue(archiveOption)!, outDir));
     if (parse.GetValue(evaluateOption) is { Length: > 0 } existing)
     {
         var members = new List<ExpressionModel>();
@@ -57,7 +77,7 @@ root.SetAction((parse, ct) =>
             {
                 EvaluateAll(members[0], val, outDir);
                 if (baseline is not null) CompareWith(members[0], baseline, val);
-                return Task.FromResult(0);
+                return 0;
             }
             using var ensemble = ExpressionModel.Ensemble(members);
             var ensemblePath = Path.Combine(outDir.FullName, "fer2013-ensemble.fexm");
@@ -65,7 +85,7 @@ root.SetAction((parse, ct) =>
             Console.WriteLine($"Saved the {ensemble.NetworkCount}-network ensemble of {string.Join(", ", existing.Select(f => f.FullName))} as {ensemblePath} ({new FileInfo(ensemblePath).Length / 1024} KiB)");
             EvaluateAll(ensemble, val, outDir);
             if (baseline is not null) CompareWith(ensemble, baseline, val);
-            return Task.FromResult(0);
+            return 0;
         }
         finally
         {
@@ -107,9 +127,20 @@ root.SetAction((parse, ct) =>
     model.Save(modelPath);
     Console.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB)");
     EvaluateAll(model, val, outDir);
-    return Task.FromResult(0);
-});
-return await root.Parse(args).InvokeAsync();
+    return 0;
+}
+
+// The unpacked archive holds fer2013/train and fer2013/val; accept that folder, or the fer2013 folder itself.
+static (string Train, string Val) Splits(string data)
+{
+    foreach (var root in new[] { Path.Combine(data, "fer2013"), data })
+    {
+        if (Directory.Exists(Path.Combine(root, "train")) && Directory.Exists(Path.Combine(root, "val")))
+            return (Path.Combine(root, "train"), Path.Combine(root, "val"));
+    }
+    throw new DirectoryNotFoundException($"No fer2013/train and fer2013/val under '{data}'. Pass --data the folder the dataset archive " +
+        "was unpacked into (or its fer2013 folder), or leave --data out to unpack --archive.");
+}
 
 static void EvaluateAll(ExpressionModel model, string val, DirectoryInfo outDir)
 {
