@@ -148,11 +148,8 @@ internal static class DatasetReader
         var full = Path.GetFullPath(csvPath);
         if (!File.Exists(full)) throw new DatasetException(full, $"CSV file '{full}' does not exist.");
         var images = new List<MLImage>();
-        var targets = new List<int>();
+        var emotions = new List<int>();
         var usages = new SortedSet<string>(StringComparer.Ordinal);
-        // The model's labels are sorted ordinally, as for folders, so CSV- and folder-trained models are interchangeable.
-        var labels = expectedLabels ?? FerCsvLabels.Order(StringComparer.Ordinal).ToArray();
-        var map = MapLabels(FerCsvLabels, labels, full);
         try
         {
             using var reader = new StreamReader(full);
@@ -181,12 +178,21 @@ internal static class DatasetReader
                     if (!byte.TryParse(values[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out gray[i]))
                         throw new DatasetException(full, $"Line {lineNo} of '{full}' has pixel value '{values[i]}'; values must be integers 0-255.");
                 images.Add(ImagePreprocessor.FromGray(gray, side, side));
-                targets.Add(map[emotion]);
+                emotions.Add(emotion);
             }
             if (images.Count == 0)
                 throw new DatasetException(full, $"'{full}' has no rows with Usage '{usage}'. Usages found: {string.Join(", ", usages)}.");
+            // Like a folder, the rows define the labels: those present, sorted ordinally, so CSV- and folder-trained
+            // models are interchangeable and a model never carries a label it was not trained on.
+            var present = emotions.Distinct().Order().ToArray();
+            var labels = expectedLabels ?? present.Select(e => FerCsvLabels[e]).Order(StringComparer.Ordinal).ToArray();
+            if (expectedLabels is null && labels.Count < 2)
+                throw new DatasetException(full, $"The '{usage}' rows of '{full}' hold only label '{labels[0]}'. Training needs rows of at least two expressions.");
+            var targetOf = new int[FerCsvLabels.Length];
+            var map = MapLabels(present.Select(e => FerCsvLabels[e]).ToArray(), labels, $"{full} [{usage}]");
+            for (int i = 0; i < present.Length; i++) targetOf[present[i]] = map[i];
             var pixels = ToPixelsParallel(images, pre, ct);
-            return new LabeledImages(labels, pixels, targets.ToArray(), pre.ImageSize, 0, Array.Empty<string>(), $"{full} [{usage}]");
+            return new LabeledImages(labels, pixels, emotions.Select(e => targetOf[e]).ToArray(), pre.ImageSize, 0, Array.Empty<string>(), $"{full} [{usage}]");
         }
         finally
         {

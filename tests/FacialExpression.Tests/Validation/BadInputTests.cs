@@ -64,6 +64,26 @@ public sealed class BadInputTests
     }
 
     [Test]
+    public void Train_Fer2013CsvWhosePublicTestHasALabelTheTrainingRowsLack_ThrowsNamingIt()
+    {
+        var csv = Path.Combine(TestData.NewFolder("csv-extra-label"), "fer2013.csv");
+        Training.Fer2013Csv.Write(csv, TestData.TinyDataset(perClass: 4), "Training"); // five labels, no disgust
+        File.AppendAllText(csv, "1," + string.Join(' ', Enumerable.Repeat("128", 48 * 48)) + ",PublicTest\n");
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(csv, TestData.FastOptions with { Epochs = 1 }));
+        Assert.That(e!.Message, Does.Contain("'disgust'").And.Contain("PublicTest").And.Contain("does not know"));
+    }
+
+    [Test]
+    public void Train_Fer2013CsvWithOneLabel_Throws()
+    {
+        var csv = Path.Combine(TestData.NewFolder("csv-one-label"), "fer2013.csv");
+        File.WriteAllText(csv, "emotion,pixels,Usage\n" + string.Concat(Enumerable.Range(0, 3).Select(_ =>
+            "3," + string.Join(' ', Enumerable.Repeat("128", 48 * 48)) + ",Training\n")));
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(csv, TestData.FastOptions));
+        Assert.That(e!.Message, Does.Contain("only label 'happy'").And.Contain(csv));
+    }
+
+    [Test]
     public void Train_ValidationFolderWithOnlyUnreadableFiles_ThrowsNamingIt()
     {
         var dir = TestData.TinyDataset(perClass: 4);
