@@ -41,7 +41,7 @@ root.SetAction(parse =>
         // endsnippet
         return 0;
     }
-    catch (FacialExpressionException e)
+    catch (Exception e) when (e is FacialExpressionException or ArgumentException or IOException or UnauthorizedAccessException)
     {
         Console.Error.WriteLine(e.Message);
         return 1;

@@ -17,7 +17,7 @@ root.SetAction((parse, ct) => Task.Run(() =>
     {
         return Run(parse, ct);
     }
-    catch (FacialExpressionException e)
+    catch (Exception e) when (e is FacialExpressionException or ArgumentException or IOException or UnauthorizedAccessException)
     {
         Console.Error.WriteLine(e.Message); // e.g. a --train folder without one subfolder per expression
         return 1;
@@ -44,6 +44,7 @@ int Run(ParseResult parse, CancellationToken ct)
         test = SyntheticFaces.Generate(Path.Combine(work, "test"), imagesPerClass: 100, seed: 2);
     }
 
+    var modelPath = parse.GetValue(modelOption)!.FullName;
     // snippet:train
     var options = new ExpressionTrainingOptions
     {
@@ -51,7 +52,9 @@ int Run(ParseResult parse, CancellationToken ct)
         Architecture = synthetic ? ExpressionArchitecture.Compact : ExpressionArchitecture.Standard,
     };
     using var model = ExpressionModel.Train(train!, options, new ConsoleProgress(), ct);
+    model.Save(modelPath);
     // endsnippet
+    Console.WriteLine($"Model saved to {modelPath}");
 
     // snippet:evaluate
     EvaluationReport report = model.Evaluate(test!);
@@ -59,14 +62,13 @@ int Run(ParseResult parse, CancellationToken ct)
     // endsnippet
 
     // snippet:predict
-    var samples = Directory.GetDirectories(test!).Select(d => Directory.EnumerateFiles(d).First()).ToArray();
+    // One image of each class folder (skipping hidden files and folders, as Evaluate does).
+    var samples = Directory.GetDirectories(test!).Where(d => !Path.GetFileName(d).StartsWith('.'))
+        .Select(d => Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories).FirstOrDefault(f => !Path.GetFileName(f).StartsWith('.')))
+        .OfType<string>().ToArray();
     foreach (var (path, prediction) in samples.Zip(model.PredictBatch(samples)))
         Console.WriteLine($"{Path.GetFileName(Path.GetDirectoryName(path))}/{Path.GetFileName(path)} -> {prediction}");
     // endsnippet
-
-    var modelPath = parse.GetValue(modelOption)!.FullName;
-    model.Save(modelPath);
-    Console.WriteLine($"Model saved to {modelPath}");
     return 0;
 }
 

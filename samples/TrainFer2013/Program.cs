@@ -43,7 +43,7 @@ root.SetAction((parse, ct) => Task.Run(() =>
     {
         return Run(parse, outDir, ct);
     }
-    catch (Exception e) when (e is FacialExpressionException or FileNotFoundException or DirectoryNotFoundException)
+    catch (Exception e) when (e is FacialExpressionException or ArgumentException or IOException or UnauthorizedAccessException)
     {
         Console.Error.WriteLine(e.Message);
         return 1;

@@ -38,6 +38,7 @@ public sealed partial class ExpressionModel
     /// <summary>Finds every face in an encoded image read from a stream and predicts each one's expression, with the default <see cref="FaceDetectionOptions"/>.</summary>
     /// <param name="image">A stream holding an encoded JPEG, PNG, BMP, GIF, WebP or ICO image; read to the end, not closed.</param>
     /// <returns>One entry per face, ordered left to right; empty when no face is found.</returns>
+    /// <exception cref="ArgumentException"><paramref name="image"/> is not readable.</exception>
     /// <exception cref="DatasetException">The stream does not hold a readable image.</exception>
     /// <exception cref="NativeRuntimeException">OpenCV's native library or libtorch cannot be loaded.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
@@ -47,6 +48,7 @@ public sealed partial class ExpressionModel
     /// <param name="image">A stream holding an encoded JPEG, PNG, BMP, GIF, WebP or ICO image; read to the end, not closed.</param>
     /// <param name="options">Detector, detection resolution, crop margin, or the face-crop mode; not modified.</param>
     /// <returns>One entry per face, ordered left to right; empty when no face is found.</returns>
+    /// <exception cref="ArgumentException"><paramref name="image"/> is not readable.</exception>
     /// <exception cref="DatasetException">The stream does not hold a readable image.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="NativeRuntimeException">OpenCV's native library or libtorch cannot be loaded.</exception>
@@ -71,6 +73,7 @@ public sealed partial class ExpressionModel
     /// <exception cref="ArgumentException"><paramref name="outputPath"/> has an unsupported extension.</exception>
     /// <exception cref="DatasetException">The input file does not exist or is not a readable image.</exception>
     /// <exception cref="IOException">The output file cannot be written.</exception>
+    /// <exception cref="UnauthorizedAccessException">The output folder is not writable.</exception>
     /// <exception cref="NativeRuntimeException">OpenCV's native library or libtorch cannot be loaded.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public IReadOnlyList<FaceExpression> AnnotateFaces(string imagePath, string outputPath) =>
@@ -88,6 +91,7 @@ public sealed partial class ExpressionModel
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="DatasetException">The input file does not exist or is not a readable image.</exception>
     /// <exception cref="IOException">The output file cannot be written.</exception>
+    /// <exception cref="UnauthorizedAccessException">The output folder is not writable.</exception>
     /// <exception cref="NativeRuntimeException">OpenCV's native library or libtorch cannot be loaded.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public IReadOnlyList<FaceExpression> AnnotateFaces(string imagePath, string outputPath, FaceDetectionOptions options)

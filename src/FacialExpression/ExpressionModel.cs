@@ -33,7 +33,7 @@ public sealed partial class ExpressionModel : IDisposable
         Labels = Array.AsReadOnly(metas[0].Labels);
     }
 
-    /// <summary>The expressions the model distinguishes, in score order (the class folder names, or FER2013's seven labels for its CSV, sorted ordinally).</summary>
+    /// <summary>The expressions the model distinguishes, in score order: the class folder names (or, for a FER2013 CSV, the names of the emotion codes its <c>Training</c> rows hold), sorted ordinally.</summary>
     public IReadOnlyList<string> Labels { get; }
 
     /// <summary>Side of the square grayscale image inputs are resized to before the centre crop.</summary>
@@ -294,6 +294,11 @@ public sealed partial class ExpressionModel : IDisposable
     }
 
     /// <summary>Predicts the expression of the face in an image file (a face crop; see the docs for photos).</summary>
+    /// <remarks>
+    /// The pixels are used as stored, as in training: EXIF orientation is not applied. For phone photos, use
+    /// <see cref="PredictFaces(string, FaceDetectionOptions)"/> (with <see cref="FaceDetectionOptions.InputIsFaceCrop"/>
+    /// for a crop), which turns the image upright first.
+    /// </remarks>
     /// <param name="imagePath">A JPEG, PNG, BMP, GIF or WebP file.</param>
     /// <returns>The top label, its probability and every label's probability.</returns>
     /// <exception cref="DatasetException">The file does not exist or is not a readable image.</exception>

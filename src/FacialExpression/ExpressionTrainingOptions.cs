@@ -86,7 +86,8 @@ public sealed record ExpressionTrainingOptions
     /// <summary>
     /// Side of the random crop the network trains on (prediction uses the centre crop, or ten crops with
     /// <see cref="TestTimeAugmentation.TenCrop"/>). Default <c>null</c>: 5/6 of <see cref="ImageSize"/>, 40 for 48.
-    /// Between 8 and <see cref="ImageSize"/>.
+    /// Between the architecture's minimum (8 for <see cref="ExpressionArchitecture.Compact"/>, 16 for the others, whose
+    /// four stages each halve the image) and <see cref="ImageSize"/>.
     /// </summary>
     public int? CropSize { get; init; }
 
@@ -189,8 +190,14 @@ public sealed record ExpressionTrainingOptions
         Guard.InRange(WeightDecay, 0, 1, nameof(WeightDecay));
         Guard.InRange(Momentum, 0, 0.999999, nameof(Momentum));
         Guard.InRange(WarmupEpochs, 0, Epochs, nameof(WarmupEpochs));
+        Guard.Defined(Architecture, nameof(Architecture));
         Guard.InRange(ImageSize, 16, 256, nameof(ImageSize));
-        Guard.InRange(EffectiveCropSize, 8, ImageSize, nameof(CropSize));
+        // Every stage of the network halves the feature map, so the crop must survive that many halvings.
+        int stages = Modeling.ExpressionNet.Widths(Architecture).Length, minCrop = 1 << stages;
+        if (EffectiveCropSize < minCrop || EffectiveCropSize > ImageSize)
+            throw new ArgumentOutOfRangeException(nameof(CropSize), EffectiveCropSize,
+                $"CropSize must be between {minCrop} (the {Architecture} network halves the image {stages} times) and ImageSize ({ImageSize}); it was {EffectiveCropSize}"
+                + (CropSize is null ? $", 5/6 of ImageSize. Raise ImageSize or set CropSize." : "."));
         Guard.InRange(ValidationFraction, 0, 0.5, nameof(ValidationFraction));
         Guard.InRange(EarlyStoppingPatience, 0, 10_000, nameof(EarlyStoppingPatience));
         Guard.InRange(LabelSmoothing, 0, 0.999, nameof(LabelSmoothing));
@@ -201,7 +208,6 @@ public sealed record ExpressionTrainingOptions
         Guard.InRange(MixupAlpha, 0, 10, nameof(MixupAlpha));
         Guard.InRange(WeightAveragingDecay, 0, 0.99999, nameof(WeightAveragingDecay));
         if (Threads is int t) Guard.InRange(t, 1, 1024, nameof(Threads));
-        Guard.Defined(Architecture, nameof(Architecture));
         Guard.Defined(Optimizer, nameof(Optimizer));
         Guard.Defined(Schedule, nameof(Schedule));
         Guard.Defined(Precision, nameof(Precision));

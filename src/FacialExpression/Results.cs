@@ -106,7 +106,7 @@ public sealed record TrainingProgress
             s += string.Create(CultureInfo.InvariantCulture, $"  val_loss {ValidationLoss:F4}  val_acc {va:P2}{(IsBestEpoch ? " *" : "")}");
         if (RawValidationAccuracy is double raw)
             s += string.Create(CultureInfo.InvariantCulture, $"  raw_val_acc {raw:P2}");
-        s += string.Create(CultureInfo.InvariantCulture, $"  lr {LearningRate:G3}  {ImagesPerSecond:F0} img/s  {Elapsed:hh\\:mm\\:ss}");
+        s += string.Create(CultureInfo.InvariantCulture, $"  lr {LearningRate:G3}  {ImagesPerSecond:F0} img/s  {(int)Elapsed.TotalHours:00}:{Elapsed:mm\\:ss}");
         return Message is null ? s : s + "  " + Message;
     }
 }
@@ -144,7 +144,10 @@ public sealed class EvaluationReport
     /// <summary>Fraction of images whose top prediction is the true label (ML.NET's micro-accuracy).</summary>
     public double Accuracy { get; }
 
-    /// <summary>Mean of the per-class recalls (ML.NET's macro-accuracy).</summary>
+    /// <summary>
+    /// Mean recall over the labels that occur in the test set (ML.NET's macro-accuracy); labels without test images
+    /// are left out, though <see cref="PerClass"/> lists them with recall 0.
+    /// </summary>
     public double MacroAccuracy { get; }
 
     /// <summary>Unweighted mean of the per-class F1 scores, over the labels that occur in the test set or the predictions.</summary>
@@ -178,9 +181,9 @@ public sealed class EvaluationReport
         sb.AppendLine(inv, $"Images: {Count}{(SkippedImages > 0 ? $" ({SkippedImages} unreadable skipped)" : "")}");
         sb.AppendLine(inv, $"Accuracy: {Accuracy:P2}   Macro-F1: {MacroF1:P2}   Macro-accuracy: {MacroAccuracy:P2}   Log-loss: {LogLoss:F4}");
         sb.AppendLine();
-        sb.Append("Label".PadRight(w)).AppendLine(" Precision  Recall     F1  Support");
+        sb.Append("Label".PadRight(w)).AppendLine(" Precision  Recall      F1  Support");
         foreach (var c in PerClass)
-            sb.Append(c.Label.PadRight(w)).AppendLine(inv, $" {c.Precision,9:P1} {c.Recall,7:P1} {c.F1,6:P1} {c.Support,8}");
+            sb.Append(c.Label.PadRight(w)).AppendLine(inv, $" {c.Precision,9:P1} {c.Recall,7:P1} {c.F1,7:P1} {c.Support,8}");
         sb.AppendLine();
         sb.AppendLine("Confusion matrix (rows: actual, columns: predicted)");
         sb.Append("".PadRight(w));

@@ -83,6 +83,7 @@ public sealed class CascadeFaceDetector : IFaceDetector, IDisposable
     /// <summary>Creates a detector with the given settings.</summary>
     /// <param name="options">The settings; not modified.</param>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of its documented range.</exception>
+    /// <exception cref="ArgumentException"><see cref="CascadeFaceDetectorOptions.CascadeFile"/> is an empty string.</exception>
     /// <exception cref="DatasetException"><see cref="CascadeFaceDetectorOptions.CascadeFile"/> is missing or not an OpenCV cascade.</exception>
     /// <exception cref="NativeRuntimeException">OpenCV's native library cannot be loaded.</exception>
     public CascadeFaceDetector(CascadeFaceDetectorOptions options)
@@ -112,6 +113,7 @@ public sealed class CascadeFaceDetector : IFaceDetector, IDisposable
     /// <param name="width">Image width in pixels.</param>
     /// <param name="height">Image height in pixels.</param>
     /// <returns>The faces found, largest first.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="width"/> or <paramref name="height"/> is not between 1 and 65,536.</exception>
     /// <exception cref="ArgumentException">The pixel count does not match the size.</exception>
     /// <exception cref="ObjectDisposedException">The detector has been disposed.</exception>
     public IReadOnlyList<DetectedFace> Detect(ReadOnlySpan<byte> bgraPixels, int width, int height)

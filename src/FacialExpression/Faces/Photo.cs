@@ -11,6 +11,7 @@ internal sealed class Photo : IDisposable
 {
     /// <summary>Refuse images above this many pixels (1 GiB of BGRA) instead of exhausting memory.</summary>
     internal const long MaxPixels = 256L * 1024 * 1024;
+    internal const int MaxSide = 1 << 16; // the face detector's limit
 
     private Photo(SKBitmap bitmap, string description, SKEncodedOrigin origin)
     {
@@ -76,8 +77,8 @@ internal sealed class Photo : IDisposable
         if (codec is null)
             throw new DatasetException(description, $"'{description}' is not a readable image (decoder said: {created}). {Supported}");
         var size = codec.Info;
-        if (size.Width <= 0 || size.Height <= 0 || (long)size.Width * size.Height > MaxPixels)
-            throw new DatasetException(description, $"'{description}' is {size.Width}×{size.Height} pixels; images up to {MaxPixels / (1024 * 1024)} megapixels are supported.");
+        if (size.Width <= 0 || size.Height <= 0 || (long)size.Width * size.Height > MaxPixels || size.Width > MaxSide || size.Height > MaxSide)
+            throw new DatasetException(description, $"'{description}' is {size.Width}×{size.Height} pixels; images up to {MaxPixels / (1024 * 1024)} megapixels and {MaxSide} pixels a side are supported.");
         bool opaque = size.AlphaType == SKAlphaType.Opaque;
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Bgra8888, opaque ? SKAlphaType.Opaque : SKAlphaType.Premul);
         var raw = new SKBitmap(info);

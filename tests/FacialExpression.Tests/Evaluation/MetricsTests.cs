@@ -67,6 +67,34 @@ public sealed class MetricsTests
     }
 
     [Test]
+    public void ToString_KeepsThePerClassColumnsAlignedAtOneHundredPercent()
+    {
+        // a is perfect (F1 100.0 %), b and c are not: every row's columns must end where the header's do.
+        var text = MetricsCalculator.Compute(Labels, [0, 1, 2, 2], [OneHot(0), OneHot(1), OneHot(2), OneHot(1)]).ToString();
+        var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        int header = lines.FindIndex(l => l.StartsWith("Label"));
+        var rows = lines.Skip(header).Take(1 + Labels.Length).ToList();
+        Assert.That(rows[1], Does.Contain("100.0 % 100.0 % 100.0 %"), "row a: precision, recall and F1 at 100 %");
+        Assert.That(rows.Select(r => r.Length).Distinct(), Has.Exactly(1).Items, string.Join("\n", rows));
+        Assert.That(rows.Skip(1).Select(r => r.LastIndexOf('%')).Distinct(), Has.Exactly(1).Items, "the F1 column ends at the same place in every row");
+    }
+
+    [Test]
+    public void MacroAccuracy_IsTheMeanRecallOverLabelsPresentInTheTestSet()
+    {
+        // actual -> predicted: a a | b b(as a); c is absent. Recalls a = 1, b = 0.5 -> 0.75, not (1 + 0.5 + 0) / 3.
+        var report = MetricsCalculator.Compute(Labels, [0, 0, 1, 1], [OneHot(0), OneHot(0), OneHot(1), OneHot(0)]);
+        Assert.That(report.MacroAccuracy, Is.EqualTo(0.75).Within(1e-9));
+    }
+
+    [Test]
+    public void TrainingProgress_ToString_CountsHoursPastOneDay()
+    {
+        var p = new TrainingProgress { Epoch = 3, TotalEpochs = 9, Elapsed = new TimeSpan(1, 1, 3, 4) };
+        Assert.That(p.ToString(), Does.EndWith("25:03:04"));
+    }
+
+    [Test]
     public void ConfusionMatrix_ReturnsACopy()
     {
         var report = MetricsCalculator.Compute(Labels, [0, 1, 2], [OneHot(0), OneHot(1), OneHot(2)]);

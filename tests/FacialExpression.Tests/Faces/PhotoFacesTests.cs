@@ -94,6 +94,18 @@ public sealed class PhotoFacesTests
     }
 
     [Test]
+    public void PhotoWiderThanTheDetectorAccepts_ThrowsDatasetExceptionNamingItAndTheLimit()
+    {
+        // 70,000 × 2 pixels: few pixels, but wider than OpenCV's detector takes at full resolution.
+        using var wide = FaceImages.Solid(70_000, 2, SKColors.Gray);
+        var path = FaceImages.Save(wide, "wide.png");
+
+        var e = Assert.Throws<DatasetException>(() => _model.PredictFaces(path, new FaceDetectionOptions { DetectionSize = 0 }))!;
+
+        Assert.That(e.Message, Does.Contain(path).And.Contain("70000×2").And.Contain("65536 pixels a side"));
+    }
+
+    [Test]
     public void CorruptStream_ThrowsDatasetException()
     {
         using var stream = new MemoryStream("GIF89a but then garbage"u8.ToArray());

@@ -161,6 +161,17 @@ public sealed class BadInputTests
     }
 
     [Test]
+    public void Train_CropTooSmallForTheArchitecture_ThrowsNamingCropSizeBeforeReadingData()
+    {
+        // Standard's four 2×2 poolings need a 16-pixel crop; ImageSize 16 gives a 13-pixel default crop.
+        var o = TestData.FastOptions with { Architecture = ExpressionArchitecture.Standard, ImageSize = 16 };
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ExpressionModel.Train("/no/such/folder", o));
+        Assert.That(e!.ParamName, Is.EqualTo(nameof(ExpressionTrainingOptions.CropSize)));
+        Assert.That(e.Message, Does.Contain("between 16").And.Contain("it was 13"));
+        Assert.DoesNotThrow(() => ExpressionModel.Train(TestData.TinyDataset(perClass: 2), o with { CropSize = 16, Epochs = 1 }).Dispose());
+    }
+
+    [Test]
     public void Evaluate_FolderWithUnknownLabel_ThrowsListingTheModelsLabels()
     {
         var dir = TestData.TinyDataset(perClass: 2);
