@@ -62,9 +62,9 @@ int Run(ParseResult parse, CancellationToken ct)
     // endsnippet
 
     // snippet:predict
-    // One image of each class folder (skipping hidden files and folders, as Evaluate does).
+    // The first image of each class folder (hidden files and folders, which Evaluate skips, are skipped here too).
     var samples = Directory.GetDirectories(test!).Where(d => !Path.GetFileName(d).StartsWith('.'))
-        .Select(d => Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories).FirstOrDefault(f => !Path.GetFileName(f).StartsWith('.')))
+        .Select(d => Directory.EnumerateFiles(d).Order().FirstOrDefault(f => !Path.GetFileName(f).StartsWith('.')))
         .OfType<string>().ToArray();
     foreach (var (path, prediction) in samples.Zip(model.PredictBatch(samples)))
         Console.WriteLine($"{Path.GetFileName(Path.GetDirectoryName(path))}/{Path.GetFileName(path)} -> {prediction}");

@@ -50,7 +50,9 @@ public sealed partial class ExpressionModel : IDisposable
 
     /// <summary>
     /// Test-time augmentation for every <c>Predict</c>, <c>PredictBatch</c>, <c>Evaluate</c>, <c>PredictFaces</c> and <c>AnnotateFaces</c> call.
-    /// Default <see cref="FacialExpression.TestTimeAugmentation.None"/>.
+    /// Default <see cref="FacialExpression.TestTimeAugmentation.None"/>. <see cref="Save"/> records it and
+    /// <see cref="Load(string)"/> restores it, so a loaded model predicts exactly as the saved one did;
+    /// <see cref="Ensemble"/> keeps it when every member has the same setting.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not one of the enumeration's members.</exception>
     public TestTimeAugmentation TestTimeAugmentation
@@ -233,7 +235,9 @@ public sealed partial class ExpressionModel : IDisposable
             foreach (var net in nets) net.Dispose();
             throw;
         }
-        return new ExpressionModel(nets.ToArray(), first._pre, metas.ToArray());
+        var ensemble = new ExpressionModel(nets.ToArray(), first._pre, metas.ToArray());
+        if (list.All(m => m.TestTimeAugmentation == first.TestTimeAugmentation)) ensemble._testTimeAugmentation = first.TestTimeAugmentation;
+        return ensemble;
     }
 
     private static ExpressionNet Copy(ExpressionNet source, ModelMetadata meta)
@@ -329,7 +333,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="width">Image width in pixels.</param>
     /// <param name="height">Image height in pixels.</param>
     /// <returns>The prediction.</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="width"/> or <paramref name="height"/> is not 1 to 32,768.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="width"/> or <paramref name="height"/> is not 1 to 32,768, or the image has more than 256 megapixels.</exception>
     /// <exception cref="ArgumentException">The pixel count is not width × height.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public ExpressionPrediction Predict(ReadOnlySpan<byte> grayPixels, int width, int height)
@@ -337,8 +341,10 @@ public sealed partial class ExpressionModel : IDisposable
         ThrowIfDisposed();
         Guard.InRange(width, 1, 1 << 15, nameof(width));
         Guard.InRange(height, 1, 1 << 15, nameof(height));
-        if (grayPixels.Length != width * height)
-            throw new ArgumentException($"Expected width × height = {width * height} grayscale bytes but got {grayPixels.Length}.", nameof(grayPixels));
+        if ((long)width * height > Faces.Photo.MaxPixels)
+            throw new ArgumentOutOfRangeException(nameof(height), height, $"{width}×{height} pixels is more than the {Faces.Photo.MaxPixels >> 20} megapixels supported.");
+        if (grayPixels.Length != (long)width * height)
+            throw new ArgumentException($"Expected width × height = {(long)width * height} grayscale bytes but got {grayPixels.Length}.", nameof(grayPixels));
         using var image = ImagePreprocessor.FromGray(grayPixels, width, height);
         return PredictImages([image])[0];
     }
@@ -353,18 +359,10 @@ public sealed partial class ExpressionModel : IDisposable
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(imagePaths);
         var paths = imagePaths.ToArray();
-        var images = new MLImage?[paths.Length];
-        try
-        {
-            Parallel.For(0, paths.Length, i => images[i] = ImageDecoder.TryDecode(paths[i]));
-            for (int i = 0; i < paths.Length; i++)
-                if (images[i] is null) DecodeFile(paths[i]).Dispose(); // throws the explanatory exception
-            return PredictImages(images!);
-        }
-        finally
-        {
-            foreach (var img in images) img?.Dispose();
-        }
+        var (pixels, readable) = DatasetReader.DecodeToPixels(paths, _pre);
+        for (int i = 0; i < paths.Length; i++)
+            if (!readable[i]) DecodeFile(paths[i]).Dispose(); // throws the explanatory exception
+        return ToPredictions(Probabilities(pixels, paths.Length));
     }
 
     /// <summary>Runs decoded images through preprocessing and the network.</summary>
@@ -372,9 +370,13 @@ public sealed partial class ExpressionModel : IDisposable
     {
         ThrowIfDisposed();
         var pixels = images.Count > 64 ? DatasetReader.ToPixelsParallel(images, _pre) : _pre.ToPixels(images);
-        var probs = Probabilities(pixels, images.Count);
-        var result = new ExpressionPrediction[images.Count];
-        for (int i = 0; i < result.Length; i++) result[i] = ToPrediction(probs[i]);
+        return ToPredictions(Probabilities(pixels, images.Count));
+    }
+
+    private ExpressionPrediction[] ToPredictions(float[][] probabilities)
+    {
+        var result = new ExpressionPrediction[probabilities.Length];
+        for (int i = 0; i < result.Length; i++) result[i] = ToPrediction(probabilities[i]);
         return result;
     }
 
@@ -446,7 +448,7 @@ public sealed partial class ExpressionModel : IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
-            ModelFile.Save(path, _metas, _pre, _nets);
+            ModelFile.Save(path, _metas.Select(m => m with { TestTimeAugmentation = _testTimeAugmentation }).ToArray(), _pre, _nets);
         }
     }
 
@@ -465,7 +467,7 @@ public sealed partial class ExpressionModel : IDisposable
     }
 
     /// <summary>Loads a model from a stream holding a file written by <see cref="Save"/>.</summary>
-    /// <param name="stream">The model bytes; read to the end, not closed.</param>
+    /// <param name="stream">The model bytes, from the stream's current position; not closed.</param>
     /// <returns>The ready model.</returns>
     /// <exception cref="ModelFormatException">The bytes are not a valid model.</exception>
     /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
@@ -495,7 +497,7 @@ public sealed partial class ExpressionModel : IDisposable
     {
         TorchRuntime.EnsureLoaded();
         var (metas, pre, nets) = ModelFile.Load(stream, description);
-        return new ExpressionModel(nets, pre, metas);
+        return new ExpressionModel(nets, pre, metas) { _testTimeAugmentation = metas[0].TestTimeAugmentation };
     }
 
     private static MLImage DecodeFile(string path)

@@ -85,8 +85,9 @@ internal static class DatasetReader
         var files = new List<(string, int)>();
         for (int c = 0; c < classDirs.Length; c++)
         {
+            // Hidden files and everything inside hidden folders (.thumbnails, .AppleDouble, …) are not dataset images.
             var inClass = Directory.GetFiles(classDirs[c], "*", SearchOption.AllDirectories)
-                .Where(f => !Path.GetFileName(f).StartsWith('.'))
+                .Where(f => !Path.GetRelativePath(classDirs[c], f).Split(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar).Any(part => part.StartsWith('.')))
                 .OrderBy(f => f, StringComparer.Ordinal).ToArray();
             if (inClass.Length == 0)
                 throw new DatasetException(classDirs[c], $"Class folder '{classDirs[c]}' holds no images. Add images or remove the folder (classes found: {string.Join(", ", labels)}).");
@@ -107,27 +108,68 @@ internal static class DatasetReader
     /// <summary>Decodes (path, label index) pairs, skipping unreadable files.</summary>
     public static LabeledImages Decode(IReadOnlyList<(string Path, int Label)> files, IReadOnlyList<string> labels, ImagePreprocessor pre, bool throwOnUnreadable, string source, CancellationToken ct = default)
     {
-        var images = new MLImage?[files.Count];
-        try
+        CheckBufferSize(files.Count, pre, source);
+        var (pixels, readable) = DecodeToPixels(files.Select(f => f.Path).ToArray(), pre, ct);
+        var bad = Enumerable.Range(0, files.Count).Where(i => !readable[i]).Select(i => files[i].Path).ToArray();
+        if (bad.Length > 0 && throwOnUnreadable)
+            throw new DatasetException(bad[0], $"{bad.Length} file(s) in '{source}' are not readable images, first: {string.Join(", ", bad.Take(5).Select(b => $"'{b}'"))}. Remove them, or set ThrowOnUnreadableImages = false to skip them.");
+        var targets = Enumerable.Range(0, files.Count).Where(i => readable[i]).Select(i => files[i].Label).ToArray();
+        return new LabeledImages(labels, pixels, targets, pre.ImageSize, bad.Length, bad.Take(5).ToArray(), source);
+    }
+
+    /// <summary>Files decoded, preprocessed and freed together by one worker: bounds the full-size images alive at once.</summary>
+    private const int FilesPerWorkItem = 16;
+
+    /// <summary>
+    /// Decodes and preprocesses files on all cores into one <c>readable × size × size</c> buffer, in file order.
+    /// Each worker takes <see cref="FilesPerWorkItem"/> files at a time and frees them before the next, so memory
+    /// holds a few decoded images per core (not the whole dataset's, which for phone photos is ~50 MB each).
+    /// </summary>
+    public static (float[] Pixels, bool[] Readable) DecodeToPixels(IReadOnlyList<string> paths, ImagePreprocessor pre, CancellationToken ct = default)
+    {
+        int plane = pre.ImageSize * pre.ImageSize;
+        var readable = new bool[paths.Count];
+        var parts = new float[(paths.Count + FilesPerWorkItem - 1) / FilesPerWorkItem][];
+        Parallel.For(0, parts.Length, new ParallelOptions { CancellationToken = ct }, k =>
         {
-            Parallel.For(0, files.Count, new ParallelOptions { CancellationToken = ct }, i => images[i] = ImageDecoder.TryDecode(files[i].Path));
-            var bad = Enumerable.Range(0, files.Count).Where(i => images[i] is null).Select(i => files[i].Path).ToArray();
-            if (bad.Length > 0 && throwOnUnreadable)
-                throw new DatasetException(bad[0], $"{bad.Length} file(s) in '{source}' are not readable images, first: {string.Join(", ", bad.Take(5).Select(b => $"'{b}'"))}. Remove them, or set ThrowOnUnreadableImages = false to skip them.");
-            var keep = Enumerable.Range(0, files.Count).Where(i => images[i] is not null).ToArray();
-            var pixels = ToPixelsParallel(keep.Select(i => images[i]!).ToArray(), pre, ct);
-            var targets = keep.Select(i => files[i].Label).ToArray();
-            return new LabeledImages(labels, pixels, targets, pre.ImageSize, bad.Length, bad.Take(5).ToArray(), source);
-        }
-        finally
+            var images = new List<MLImage>(FilesPerWorkItem);
+            try
+            {
+                for (int i = k * FilesPerWorkItem; i < Math.Min(paths.Count, (k + 1) * FilesPerWorkItem); i++)
+                {
+                    if (ImageDecoder.TryDecode(paths[i]) is not MLImage image) continue;
+                    images.Add(image);
+                    readable[i] = true;
+                }
+                parts[k] = pre.ToPixels(images);
+            }
+            finally
+            {
+                foreach (var image in images) image.Dispose();
+            }
+        });
+        var pixels = new float[parts.Sum(p => (long)p.Length)];
+        long offset = 0;
+        foreach (var part in parts)
         {
-            foreach (var img in images) img?.Dispose();
+            Array.Copy(part, 0, pixels, offset, part.Length);
+            offset += part.Length;
         }
+        return (pixels, readable);
+    }
+
+    /// <summary>Refuses, before any decoding, a dataset whose pixels would not fit in one .NET array.</summary>
+    private static void CheckBufferSize(long count, ImagePreprocessor pre, string source)
+    {
+        long plane = (long)pre.ImageSize * pre.ImageSize;
+        if (count * plane > Array.MaxLength)
+            throw new DatasetException(source, $"'{source}' has {count} images; at ImageSize {pre.ImageSize} at most {Array.MaxLength / plane} fit in memory as one buffer. Use fewer images or a smaller ImageSize.");
     }
 
     /// <summary>Runs the ML.NET transform in chunks on all cores.</summary>
     public static float[] ToPixelsParallel(IReadOnlyList<MLImage> images, ImagePreprocessor pre, CancellationToken ct = default)
     {
+        CheckBufferSize(images.Count, pre, "images");
         int plane = pre.ImageSize * pre.ImageSize;
         var result = new float[(long)images.Count * plane];
         const int chunk = 2048;

@@ -37,6 +37,9 @@ internal sealed record ModelMetadata
     public int EpochsRun { get; init; }
     public int BestEpoch { get; init; }
     public double? ValidationAccuracy { get; init; }
+    /// <summary>The model's test-time augmentation when saved (absent, so None, in files of earlier releases).</summary>
+    [JsonConverter(typeof(JsonStringEnumConverter<TestTimeAugmentation>))]
+    public TestTimeAugmentation TestTimeAugmentation { get; init; }
     public DateTime CreatedUtc { get; init; } = DateTime.UtcNow;
 
     internal static string LibraryVersionString => typeof(ModelMetadata).Assembly.GetName().Version?.ToString() ?? "0";
@@ -95,6 +98,14 @@ internal static class ModelFile
     /// <summary>Reads a file of either version: one metadata record and one network per ensemble member.</summary>
     public static (ModelMetadata[] Metas, ImagePreprocessor Pre, ExpressionNet[] Nets) Load(Stream stream, string description)
     {
+        if (stream.CanSeek && stream.Position != 0)
+        {
+            // A zip's offsets count from its first byte: a model embedded after other data is read from where the stream is.
+            var rest = new MemoryStream();
+            stream.CopyTo(rest);
+            rest.Position = 0;
+            stream = rest;
+        }
         ZipArchive zip;
         try { zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true); }
         catch (InvalidDataException e)
@@ -157,7 +168,8 @@ internal static class ModelFile
             }
             foreach (var meta in metas)
             {
-                if (version < 1 || meta.Labels is not { Length: >= 2 } || meta.ImageSize < 8 || meta.CropSize < 1 || meta.CropSize > meta.ImageSize || meta.Std <= 0)
+                if (version < 1 || meta.Labels is not { Length: >= 2 } || meta.ImageSize < 8 || meta.CropSize < 1 || meta.CropSize > meta.ImageSize || meta.Std <= 0
+                    || !Enum.IsDefined(meta.TestTimeAugmentation))
                     throw new ModelFormatException(description, $"The metadata of model file '{description}' is inconsistent (format version {version}, {meta.Labels?.Length ?? 0} labels, image size {meta.ImageSize}, crop {meta.CropSize}).");
             }
         }

@@ -51,6 +51,24 @@ public sealed class EnsembleTests
     }
 
     [Test]
+    public void Ensemble_KeepsTheMembersTestTimeAugmentationOnlyWhenTheyAgree()
+    {
+        try
+        {
+            _first.TestTimeAugmentation = _second.TestTimeAugmentation = TestTimeAugmentation.Flip;
+            using (var agreed = ExpressionModel.Ensemble([_first, _second]))
+                Assert.That(agreed.TestTimeAugmentation, Is.EqualTo(TestTimeAugmentation.Flip));
+            _second.TestTimeAugmentation = TestTimeAugmentation.TenCrop;
+            using var mixed = ExpressionModel.Ensemble([_first, _second]);
+            Assert.That(mixed.TestTimeAugmentation, Is.EqualTo(TestTimeAugmentation.None));
+        }
+        finally
+        {
+            _first.TestTimeAugmentation = _second.TestTimeAugmentation = TestTimeAugmentation.None;
+        }
+    }
+
+    [Test]
     public void Ensemble_EvaluatesAtLeastAsWellAsItsWeakerMember()
     {
         using var ensemble = ExpressionModel.Ensemble([_first, _second]);

@@ -21,6 +21,36 @@ public sealed class PersistenceTests
     }
 
     [Test]
+    public void SaveThenLoad_KeepsTheTestTimeAugmentation()
+    {
+        var path = Path.Combine(TestData.NewFolder("tta"), "model.fexm");
+        var image = TestData.SomeTestImages(1)[0];
+        using (var saved = ExpressionModel.Load(PredictionTests.SaveShared()))
+        {
+            saved.TestTimeAugmentation = TestTimeAugmentation.TenCrop;
+            saved.Save(path);
+        }
+        using var loaded = ExpressionModel.Load(path);
+        Assert.That(loaded.TestTimeAugmentation, Is.EqualTo(TestTimeAugmentation.TenCrop));
+        using var reference = ExpressionModel.Load(PredictionTests.SaveShared());
+        Assert.That(reference.TestTimeAugmentation, Is.EqualTo(TestTimeAugmentation.None), "the shared model was saved without TTA");
+        reference.TestTimeAugmentation = TestTimeAugmentation.TenCrop;
+        Assert.That(loaded.Predict(image).Scores, Is.EqualTo(reference.Predict(image).Scores));
+    }
+
+    [Test]
+    public void Load_FromAStreamPositionedAfterOtherData_ReadsTheModelFromThere()
+    {
+        var bytes = File.ReadAllBytes(PredictionTests.SaveShared());
+        using var stream = new MemoryStream();
+        stream.Write("sixteen byte hdr"u8);
+        stream.Write(bytes);
+        stream.Position = 16;
+        using var loaded = ExpressionModel.Load(stream);
+        Assert.That(loaded.Labels, Is.EqualTo(TestData.Model.Labels));
+    }
+
+    [Test]
     public void Save_ReplacesAnExistingFileAndLeavesNoTemporaryFiles()
     {
         var dir = TestData.NewFolder("save");

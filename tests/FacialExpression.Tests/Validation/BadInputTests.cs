@@ -172,6 +172,19 @@ public sealed class BadInputTests
     }
 
     [Test]
+    public void Evaluate_SkipsFilesInsideHiddenSubfoldersButReadsOtherSubfolders()
+    {
+        var dir = TestData.TinyDataset(perClass: 2); // 5 labels × 2 images
+        var image = Directory.GetFiles(Path.Combine(dir, "happy")).First();
+        File.Copy(image, Path.Combine(Directory.CreateDirectory(Path.Combine(dir, "happy", ".thumbnails")).FullName, "thumb.png"));
+        File.WriteAllText(Path.Combine(Directory.CreateDirectory(Path.Combine(dir, "sad", ".AppleDouble")).FullName, "fork.png"), "not an image");
+        File.Copy(image, Path.Combine(Directory.CreateDirectory(Path.Combine(dir, "happy", "session2")).FullName, "more.png"));
+        var report = TestData.Model.Evaluate(dir);
+        Assert.That(report.Count, Is.EqualTo(11), "10 images plus the one in happy/session2; none from hidden folders");
+        Assert.That(report.SkippedImages, Is.Zero, "the non-image in sad/.AppleDouble is not even tried");
+    }
+
+    [Test]
     public void Evaluate_FolderWithUnknownLabel_ThrowsListingTheModelsLabels()
     {
         var dir = TestData.TinyDataset(perClass: 2);
