@@ -63,7 +63,7 @@ int Run(ParseResult parse, CancellationToken ct)
 
     // snippet:predict
     // The first image of each class folder (hidden files and folders, which Evaluate skips, are skipped here too).
-    var samples = Directory.GetDirectories(test!).Where(d => !Path.GetFileName(d).StartsWith('.'))
+    var samples = Directory.GetDirectories(test!).Order().Where(d => !Path.GetFileName(d).StartsWith('.'))
         .Select(d => Directory.EnumerateFiles(d).Order().FirstOrDefault(f => !Path.GetFileName(f).StartsWith('.')))
         .OfType<string>().ToArray();
     foreach (var (path, prediction) in samples.Zip(model.PredictBatch(samples)))
