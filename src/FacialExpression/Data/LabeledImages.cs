@@ -123,8 +123,8 @@ internal static class DatasetReader
     /// <summary>
     /// Decodes and preprocesses files on all cores into one <c>readable × size × size</c> buffer, in file order.
     /// Each worker takes <see cref="FilesPerWorkItem"/> files at a time and disposes them before the next, so only a
-    /// few decoded images per core are alive at once (loading FER2013's train split: peak working set 644 MiB against
-    /// 1,082 MiB when every file was decoded first). Memory for phone-sized photos still grows with their number; see
+    /// few decoded images per core are alive at once (loading FER2013's train split: peak working set 634 MiB against
+    /// 1,059 MiB when every file was decoded first). Memory for phone-sized photos still grows with their number; see
     /// the bench README's "Dataset loading".
     /// </summary>
     public static (float[] Pixels, bool[] Readable) DecodeToPixels(IReadOnlyList<string> paths, ImagePreprocessor pre, CancellationToken ct = default)
