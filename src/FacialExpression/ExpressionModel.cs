@@ -341,8 +341,8 @@ public sealed partial class ExpressionModel : IDisposable
         ThrowIfDisposed();
         Guard.InRange(width, 1, 1 << 15, nameof(width));
         Guard.InRange(height, 1, 1 << 15, nameof(height));
-        if ((long)width * height > Faces.Photo.MaxPixels)
-            throw new ArgumentOutOfRangeException(nameof(height), height, $"{width}×{height} pixels is more than the {Faces.Photo.MaxPixels >> 20} megapixels supported.");
+        if ((long)width * height > ImagePreprocessor.MaxPixels)
+            throw new ArgumentOutOfRangeException(nameof(height), height, $"{width}×{height} pixels is more than the {ImagePreprocessor.MaxPixels >> 20} megapixels supported.");
         if (grayPixels.Length != (long)width * height)
             throw new ArgumentException($"Expected width × height = {(long)width * height} grayscale bytes but got {grayPixels.Length}.", nameof(grayPixels));
         using var image = ImagePreprocessor.FromGray(grayPixels, width, height);
@@ -359,7 +359,7 @@ public sealed partial class ExpressionModel : IDisposable
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(imagePaths);
         var paths = imagePaths.ToArray();
-        var (pixels, readable) = DatasetReader.DecodeToPixels(paths, _pre);
+        var (pixels, readable) = DatasetReader.DecodeToPixels(paths, _pre, "the image paths");
         for (int i = 0; i < paths.Length; i++)
             if (!readable[i]) DecodeFile(paths[i]).Dispose(); // throws the explanatory exception
         return ToPredictions(Probabilities(pixels, paths.Length));

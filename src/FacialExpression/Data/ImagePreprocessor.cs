@@ -12,6 +12,9 @@ namespace FacialExpression.Data;
 /// </summary>
 internal sealed class ImagePreprocessor
 {
+    /// <summary>The largest image, in pixels, that prediction and photo decoding accept: 256 megapixels.</summary>
+    internal const long MaxPixels = 256L * 1024 * 1024;
+
     internal const string ImageColumn = "Image";
     internal const string PixelsColumn = "Pixels";
 

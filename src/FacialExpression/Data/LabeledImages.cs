@@ -108,8 +108,7 @@ internal static class DatasetReader
     /// <summary>Decodes (path, label index) pairs, skipping unreadable files.</summary>
     public static LabeledImages Decode(IReadOnlyList<(string Path, int Label)> files, IReadOnlyList<string> labels, ImagePreprocessor pre, bool throwOnUnreadable, string source, CancellationToken ct = default)
     {
-        CheckBufferSize(files.Count, pre, source);
-        var (pixels, readable) = DecodeToPixels(files.Select(f => f.Path).ToArray(), pre, ct);
+        var (pixels, readable) = DecodeToPixels(files.Select(f => f.Path).ToArray(), pre, source, ct);
         var bad = Enumerable.Range(0, files.Count).Where(i => !readable[i]).Select(i => files[i].Path).ToArray();
         if (bad.Length > 0 && throwOnUnreadable)
             throw new DatasetException(bad[0], $"{bad.Length} file(s) in '{source}' are not readable images, first: {string.Join(", ", bad.Take(5).Select(b => $"'{b}'"))}. Remove them, or set ThrowOnUnreadableImages = false to skip them.");
@@ -127,8 +126,9 @@ internal static class DatasetReader
     /// 1,059 MiB when every file was decoded first). Memory for phone-sized photos still grows with their number; see
     /// the bench README's "Dataset loading".
     /// </summary>
-    public static (float[] Pixels, bool[] Readable) DecodeToPixels(IReadOnlyList<string> paths, ImagePreprocessor pre, CancellationToken ct = default)
+    public static (float[] Pixels, bool[] Readable) DecodeToPixels(IReadOnlyList<string> paths, ImagePreprocessor pre, string source, CancellationToken ct = default)
     {
+        CheckBufferSize(paths.Count, pre, source);
         var readable = new bool[paths.Count];
         var parts = new float[(paths.Count + FilesPerWorkItem - 1) / FilesPerWorkItem][];
         Parallel.For(0, parts.Length, new ParallelOptions { CancellationToken = ct }, k =>
@@ -228,11 +228,12 @@ internal static class DatasetReader
             // Like a folder, the rows define the labels: those present, sorted ordinally, so CSV- and folder-trained
             // models are interchangeable and a model never carries a label it was not trained on.
             var present = emotions.Distinct().Order().ToArray();
-            var labels = expectedLabels ?? present.Select(e => FerCsvLabels[e]).Order(StringComparer.Ordinal).ToArray();
+            var presentLabels = present.Select(e => FerCsvLabels[e]).ToArray();
+            var labels = expectedLabels ?? presentLabels.Order(StringComparer.Ordinal).ToArray();
             if (expectedLabels is null && labels.Count < 2)
                 throw new DatasetException(full, $"The '{usage}' rows of '{full}' hold only label '{labels[0]}'. Training needs rows of at least two expressions.");
             var targetOf = new int[FerCsvLabels.Length];
-            var map = MapLabels(present.Select(e => FerCsvLabels[e]).ToArray(), labels, $"{full} [{usage}]");
+            var map = MapLabels(presentLabels, labels, $"{full} [{usage}]");
             for (int i = 0; i < present.Length; i++) targetOf[present[i]] = map[i];
             var pixels = ToPixelsParallel(images, pre, ct);
             return new LabeledImages(labels, pixels, emotions.Select(e => targetOf[e]).ToArray(), pre.ImageSize, 0, Array.Empty<string>(), $"{full} [{usage}]");

@@ -1,3 +1,4 @@
+using FacialExpression.Data;
 using Microsoft.ML.Data;
 using SkiaSharp;
 
@@ -10,7 +11,7 @@ namespace FacialExpression.Faces;
 internal sealed class Photo : IDisposable
 {
     /// <summary>Refuse images above this many pixels (1 GiB of BGRA) instead of exhausting memory.</summary>
-    internal const long MaxPixels = 256L * 1024 * 1024;
+    internal const long MaxPixels = ImagePreprocessor.MaxPixels;
     internal const int MaxSide = 1 << 16; // the face detector's limit
 
     private Photo(SKBitmap bitmap, string description, SKEncodedOrigin origin)
