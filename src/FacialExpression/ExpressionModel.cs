@@ -299,11 +299,10 @@ public sealed partial class ExpressionModel : IDisposable
 
     /// <summary>Predicts the expression of the face in an image file (a face crop; see the docs for photos).</summary>
     /// <remarks>
-    /// The pixels are used as stored, as in training: EXIF orientation is not applied. For phone photos, use
-    /// <see cref="PredictFaces(string, FaceDetectionOptions)"/> (with <see cref="FaceDetectionOptions.InputIsFaceCrop"/>
-    /// for a crop), which turns the image upright first.
+    /// The image is turned upright by its EXIF orientation first, as in training and evaluation. For a photo with
+    /// faces somewhere in it, use <see cref="PredictFaces(string, FaceDetectionOptions)"/>.
     /// </remarks>
-    /// <param name="imagePath">A JPEG, PNG, BMP, GIF or WebP file.</param>
+    /// <param name="imagePath">A JPEG, PNG, BMP, GIF, WebP or ICO file; its EXIF orientation is honoured.</param>
     /// <returns>The top label, its probability and every label's probability.</returns>
     /// <exception cref="DatasetException">The file does not exist or is not a readable image.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
@@ -311,7 +310,7 @@ public sealed partial class ExpressionModel : IDisposable
     {
         ThrowIfDisposed();
         Guard.NotNullOrEmpty(imagePath, nameof(imagePath));
-        using var image = DecodeFile(imagePath);
+        using var image = ImageDecoder.Decode(imagePath, _pre.ImageSize);
         return PredictImages([image])[0];
     }
 
@@ -324,7 +323,7 @@ public sealed partial class ExpressionModel : IDisposable
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(image);
-        using var decoded = ImageDecoder.Decode(image, "stream");
+        using var decoded = ImageDecoder.Decode(image, "stream", _pre.ImageSize);
         return PredictImages([decoded])[0];
     }
 
@@ -361,7 +360,7 @@ public sealed partial class ExpressionModel : IDisposable
         var paths = imagePaths.ToArray();
         var (pixels, readable) = DatasetReader.DecodeToPixels(paths, _pre, "the image paths");
         for (int i = 0; i < paths.Length; i++)
-            if (!readable[i]) DecodeFile(paths[i]).Dispose(); // throws the explanatory exception
+            if (!readable[i]) ImageDecoder.Decode(paths[i], _pre.ImageSize).Dispose(); // throws the explanatory exception
         return ToPredictions(Probabilities(pixels, paths.Length));
     }
 
@@ -498,14 +497,6 @@ public sealed partial class ExpressionModel : IDisposable
         TorchRuntime.EnsureLoaded();
         var (metas, pre, nets) = ModelFile.Load(stream, description);
         return new ExpressionModel(nets, pre, metas) { _testTimeAugmentation = metas[0].TestTimeAugmentation };
-    }
-
-    private static MLImage DecodeFile(string path)
-    {
-        var full = Path.GetFullPath(path);
-        if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist.");
-        return ImageDecoder.TryDecode(full)
-            ?? throw new DatasetException(full, $"'{full}' is not a readable image. Supply a JPEG, PNG, BMP, GIF or WebP file.");
     }
 
     private static List<(string Path, string Label)> ReadPathsAndLabels(IDataView data, string pathColumn, string labelColumn)

@@ -7,8 +7,8 @@ namespace FacialExpression.Data;
 /// <summary>
 /// The ML.NET half of the model: ConvertToGrayscale → ResizeImages → ExtractPixels over decoded images. The fitted
 /// transformer is saved inside the model file and reused by every prediction, so training and prediction see
-/// identical pixels. Images are decoded with <see cref="MLImage"/> (the decoder ML.NET's LoadImages uses) one file at
-/// a time, so that one unreadable file is skipped and reported instead of aborting a whole dataset.
+/// identical pixels. Images are decoded by <see cref="ImageDecoder"/> one file at a time, so that one unreadable file
+/// is skipped and reported instead of aborting a whole dataset.
 /// </summary>
 internal sealed class ImagePreprocessor
 {
@@ -52,7 +52,10 @@ internal sealed class ImagePreprocessor
         return new ImagePreprocessor(ml, transformer, imageSize);
     }
 
-    /// <summary>Transforms decoded images into one contiguous buffer of <c>count × size × size</c> floats.</summary>
+    /// <summary>
+    /// Transforms decoded images into one contiguous buffer of <c>count × size × size</c> floats. ML.NET's transforms
+    /// dispose the images they are given, so each image can be transformed only once.
+    /// </summary>
     public float[] ToPixels(IReadOnlyList<MLImage> images)
     {
         int plane = ImageSize * ImageSize;
@@ -92,26 +95,37 @@ internal sealed class ImagePreprocessor
     }
 }
 
+/// <summary>
+/// Decodes the model's input images (face crops for training, evaluation and prediction) through <see cref="Photo"/>:
+/// upright by their EXIF orientation, and, for a JPEG much larger than the model's input, decoded at 1/2, 1/4 or 1/8
+/// scale first.
+/// </summary>
 internal static class ImageDecoder
 {
-    /// <summary>Decodes a file; returns <c>null</c> when it is not a readable image.</summary>
-    public static MLImage? TryDecode(string path)
+    /// <summary>
+    /// A reduced-scale decode keeps both sides at least this multiple of the model's input size, so the final resize
+    /// to <c>ImageSize</c>² still averages several decoded pixels into each input pixel.
+    /// </summary>
+    private const int SideMultiple = 4;
+
+    /// <summary>Decodes a file; returns <c>null</c> when it is missing, unreadable or not an image.</summary>
+    public static MLImage? TryDecode(string path, int imageSize)
     {
-        try { return MLImage.CreateFromFile(path); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException or NotSupportedException) { return null; }
+        try { return Decode(path, imageSize); }
+        catch (DatasetException) { return null; }
     }
 
-    public static MLImage Decode(Stream stream, string description)
+    /// <exception cref="DatasetException">The file does not exist or is not a readable image.</exception>
+    public static MLImage Decode(string path, int imageSize)
     {
-        ArgumentNullException.ThrowIfNull(stream);
-        // MLImage.CreateFromStream closes the stream it is given; the caller's stream must stay open.
-        var copy = new MemoryStream();
-        stream.CopyTo(copy);
-        copy.Position = 0;
-        try { return MLImage.CreateFromStream(copy); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or NotSupportedException)
-        {
-            throw new DatasetException(description, $"'{description}' is not a readable image ({e.Message}). Supply a JPEG, PNG, BMP, GIF or WebP image.", e);
-        }
+        using var photo = Photo.Load(path, imageSize * SideMultiple);
+        return photo.ToMLImage();
+    }
+
+    /// <exception cref="DatasetException">The stream does not hold a readable image.</exception>
+    public static MLImage Decode(Stream stream, string description, int imageSize)
+    {
+        using var photo = Photo.Load(stream, description, imageSize * SideMultiple);
+        return photo.ToMLImage();
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using FacialExpression.Data;
 using SkiaSharp;
 
 namespace FacialExpression.Faces;

@@ -1,3 +1,5 @@
+using FacialExpression.Data;
+
 namespace FacialExpression.Faces;
 
 /// <summary>Runs a detector on a (downscaled) copy of a photo and maps its boxes back to the photo's pixels.</summary>

@@ -1,3 +1,4 @@
+using FacialExpression.Data;
 using Microsoft.ML.Data;
 using OpenCvSharp;
 using SkiaSharp;

@@ -1,3 +1,4 @@
+using FacialExpression.Data;
 using FacialExpression.Faces;
 using SkiaSharp;
 

@@ -1,12 +1,14 @@
-using FacialExpression.Data;
 using Microsoft.ML.Data;
 using SkiaSharp;
 
-namespace FacialExpression.Faces;
+namespace FacialExpression.Data;
 
 /// <summary>
-/// A decoded photo, upright (its EXIF orientation applied), as opaque 32-bit BGRA pixels. Decoding uses SkiaSharp's
-/// codec directly because it exposes the EXIF origin, which <see cref="MLImage"/> ignores.
+/// A decoded image, upright (its EXIF orientation applied), as opaque 32-bit BGRA pixels. Every image the library
+/// reads goes through here — photos for face detection, and face crops for training, evaluation and prediction — so
+/// all of them are seen as displayed. Decoding uses SkiaSharp's codec directly because it exposes the EXIF origin
+/// (which <see cref="MLImage"/> ignores) and can decode a JPEG at 1/2, 1/4 or 1/8 of its size, which the model's
+/// input path uses so that a 12-megapixel photo is never held at full size just to become 48×48 pixels.
 /// </summary>
 internal sealed class Photo : IDisposable
 {
@@ -37,8 +39,13 @@ internal sealed class Photo : IDisposable
     public ReadOnlySpan<byte> Pixels => Bitmap.GetPixelSpan();
 
     /// <summary>Decodes an image file.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="minSide">
+    /// 0 to decode at full size; otherwise the image may be decoded at a reduced scale (JPEG only) as long as both
+    /// sides stay at least this many pixels.
+    /// </param>
     /// <exception cref="DatasetException">The file does not exist or is not a readable image.</exception>
-    public static Photo Load(string path)
+    public static Photo Load(string path, int minSide = 0)
     {
         var full = Path.GetFullPath(path);
         if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist.");
@@ -48,12 +55,15 @@ internal sealed class Photo : IDisposable
         {
             throw new DatasetException(full, $"Image file '{full}' cannot be read: {e.Message}", e);
         }
-        using (file) return Decode(file, full);
+        using (file) return Decode(file, full, minSide);
     }
 
     /// <summary>Decodes an encoded image read from a stream (read to the end, not closed).</summary>
+    /// <param name="stream">The encoded image, from its current position.</param>
+    /// <param name="description">What to call the stream in error messages.</param>
+    /// <param name="minSide">As for <see cref="Load(string, int)"/>.</param>
     /// <exception cref="DatasetException">The stream does not hold a readable image.</exception>
-    public static Photo Load(Stream stream, string description)
+    public static Photo Load(Stream stream, string description, int minSide = 0)
     {
         ArgumentNullException.ThrowIfNull(stream);
         if (!stream.CanRead) throw new ArgumentException("The stream is not readable.", nameof(stream));
@@ -62,15 +72,15 @@ internal sealed class Photo : IDisposable
         if (stream.CanSeek)
         {
             using var lent = new UnclosableStream(stream);
-            return Decode(lent, description);
+            return Decode(lent, description, minSide);
         }
         using var buffer = new MemoryStream();
         stream.CopyTo(buffer);
         buffer.Position = 0;
-        return Decode(buffer, description);
+        return Decode(buffer, description, minSide);
     }
 
-    private static Photo Decode(Stream data, string description)
+    private static Photo Decode(Stream data, string description, int minSide)
     {
         const string Supported = "Supply a JPEG, PNG, BMP, GIF, WebP or ICO image.";
         if (data.Length - data.Position == 0) throw new DatasetException(description, $"'{description}' is empty, not an image. {Supported}");
@@ -78,10 +88,11 @@ internal sealed class Photo : IDisposable
         if (codec is null)
             throw new DatasetException(description, $"'{description}' is not a readable image (decoder said: {created}). {Supported}");
         var size = codec.Info;
-        if (size.Width <= 0 || size.Height <= 0 || (long)size.Width * size.Height > MaxPixels || size.Width > MaxSide || size.Height > MaxSide)
+        var decoded = minSide > 0 ? ReducedSize(codec, minSide) : size.Size;
+        if (size.Width <= 0 || size.Height <= 0 || (long)decoded.Width * decoded.Height > MaxPixels || size.Width > MaxSide || size.Height > MaxSide)
             throw new DatasetException(description, $"'{description}' is {size.Width}×{size.Height} pixels; images up to {MaxPixels / (1024 * 1024)} megapixels and {MaxSide} pixels a side are supported.");
         bool opaque = size.AlphaType == SKAlphaType.Opaque;
-        var info = new SKImageInfo(size.Width, size.Height, SKColorType.Bgra8888, opaque ? SKAlphaType.Opaque : SKAlphaType.Premul);
+        var info = new SKImageInfo(decoded.Width, decoded.Height, SKColorType.Bgra8888, opaque ? SKAlphaType.Opaque : SKAlphaType.Premul);
         var raw = new SKBitmap(info);
         try
         {
@@ -99,6 +110,21 @@ internal sealed class Photo : IDisposable
             raw.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The smallest size the codec decodes to natively (libjpeg's 1/8 steps; other formats only at full size) whose
+    /// sides are both at least <paramref name="minSide"/>, or the full size when none is smaller.
+    /// </summary>
+    private static SKSizeI ReducedSize(SKCodec codec, int minSide)
+    {
+        var full = codec.Info.Size;
+        foreach (float scale in (ReadOnlySpan<float>)[0.125f, 0.25f, 0.5f])
+        {
+            var size = codec.GetScaledDimensions(scale);
+            if (size.Width >= minSide && size.Height >= minSide && size.Width < full.Width) return size;
+        }
+        return full;
     }
 
     /// <summary>Wraps pixels that are already upright (used by tests and benchmarks).</summary>

@@ -1,0 +1,91 @@
+using FacialExpression.Data;
+using FacialExpression.Tests.Faces;
+using Microsoft.ML.Data;
+using SkiaSharp;
+
+namespace FacialExpression.Tests.Data;
+
+/// <summary>
+/// How the model's input images are decoded: upright by their EXIF orientation, and large JPEGs at a reduced scale
+/// that leaves the network's input pixels as they would be from the full-size image.
+/// </summary>
+public sealed class ImageDecodingTests
+{
+    private static readonly ImagePreprocessor Pre = ImagePreprocessor.Create(48, 0);
+
+    [Test]
+    public void ExifRotatedFaceCrop_GivesTheModelTheUprightPixels()
+    {
+        using var photo = FaceImages.Astronaut();
+        var face = FaceImages.AstronautFace;
+        using var upright = new SKBitmap(new SKImageInfo(face.Width, face.Height, SKColorType.Bgra8888, SKAlphaType.Opaque));
+        Assert.That(photo.ExtractSubset(upright, new SKRectI(face.X, face.Y, face.X + face.Width, face.Y + face.Height)), Is.True);
+        using var uprightCopy = upright.Copy();
+        // Stored turned 90° counter-clockwise, tagged "rotate 90° clockwise to display" (orientation 6).
+        using var stored = FaceImages.Transform(uprightCopy, face.Height, face.Width, new SKMatrix(0, 1, 0, -1, 0, face.Width, 0, 0, 1));
+        var folder = TestData.NewFolder("exif-crop");
+        var tagged = Path.Combine(folder, "tagged.jpg");
+        File.WriteAllBytes(tagged, FaceImages.JpegWithOrientation(stored, 6));
+        var reference = FaceImages.Save(uprightCopy, "upright.jpg", SKEncodedImageFormat.Jpeg);
+        var untagged = FaceImages.Save(stored, "untagged.jpg", SKEncodedImageFormat.Jpeg);
+
+        Assert.That(MeanAbsoluteDifference(InputPixels(tagged), InputPixels(reference)), Is.LessThan(0.02),
+            "the tagged crop reaches the network upright");
+        Assert.That(MeanAbsoluteDifference(InputPixels(untagged), InputPixels(reference)), Is.GreaterThan(0.05),
+            "control: the same stored pixels without the tag are not upright");
+
+        using var model = ExpressionModel.LoadPretrained();
+        var fromTagged = model.Predict(tagged);
+        var fromReference = model.Predict(reference);
+        Assert.That(fromTagged.Label, Is.EqualTo(fromReference.Label));
+        foreach (var label in model.Labels)
+            Assert.That(fromTagged.Scores[label], Is.EqualTo(fromReference.Scores[label]).Within(0.05), label);
+    }
+
+    [Test]
+    public void LargeJpeg_IsDecodedAtReducedScale_WithTheSameNetworkInput()
+    {
+        using var photo = FaceImages.Astronaut();
+        using var large = photo.Resize(new SKImageInfo(2048, 1536, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+        var path = FaceImages.Save(large, "large.jpg", SKEncodedImageFormat.Jpeg);
+
+        using var reduced = ImageDecoder.Decode(path, 48);
+        Assert.That((reduced.Width, reduced.Height), Is.EqualTo((256, 192)), "1/8 scale keeps both sides ≥ 4 × 48");
+
+        using var full = Photo.Load(path);
+        using var fullImage = full.ToMLImage();
+        // A reference 48×48 made with mipmapped (area-averaging) resampling straight from the original photo.
+        using var area = photo.Resize(new SKImageInfo(48, 48, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
+        using var areaImage = MLImage.CreateFromPixels(48, 48, MLPixelFormat.Bgra32, area.GetPixelSpan());
+        // The transform chain disposes the images it is given, so each is transformed once.
+        float[] fromReduced = Pre.ToPixels([reduced]), fromFull = Pre.ToPixels([fullImage]), reference = Pre.ToPixels([areaImage]);
+
+        Assert.That(MeanAbsoluteDifference(fromReduced, fromFull), Is.LessThan(0.04), "about the input the full-size decode gives");
+        Assert.That(MeanAbsoluteDifference(fromReduced, reference), Is.LessThanOrEqualTo(MeanAbsoluteDifference(fromFull, reference) + 0.005),
+            "no further from an area-averaged downscale than the full-size decode is");
+    }
+
+    [Test]
+    public void SmallJpeg_IsDecodedAtFullSize()
+    {
+        using var photo = FaceImages.Astronaut();
+        using var small = photo.Resize(new SKImageInfo(300, 300, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+        var path = FaceImages.Save(small, "small.jpg", SKEncodedImageFormat.Jpeg);
+
+        using var decoded = ImageDecoder.Decode(path, 48);
+
+        Assert.That((decoded.Width, decoded.Height), Is.EqualTo((300, 300)), "half scale (150 px) would be under 4 × 48");
+    }
+
+    private static float[] InputPixels(string path)
+    {
+        using var image = ImageDecoder.Decode(path, Pre.ImageSize);
+        return Pre.ToPixels([image]);
+    }
+
+    private static double MeanAbsoluteDifference(float[] a, float[] b)
+    {
+        Assert.That(a, Has.Length.EqualTo(b.Length));
+        return a.Zip(b, (x, y) => (double)Math.Abs(x - y)).Average();
+    }
+}
