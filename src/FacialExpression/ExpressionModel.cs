@@ -351,6 +351,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <summary>Predicts many image files, decoding in parallel and running the network in batches.</summary>
     /// <param name="imagePaths">Image files.</param>
     /// <returns>One prediction per path, in input order.</returns>
+    /// <exception cref="ArgumentException">A path is null or empty.</exception>
     /// <exception cref="DatasetException">A file does not exist or is not a readable image (named in the message).</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public IReadOnlyList<ExpressionPrediction> PredictBatch(IEnumerable<string> imagePaths)
@@ -358,6 +359,14 @@ public sealed partial class ExpressionModel : IDisposable
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(imagePaths);
         var paths = imagePaths.ToArray();
+        // Missing files are reported before anything is decoded; unreadable ones once decoding has found them.
+        for (int i = 0; i < paths.Length; i++)
+        {
+            if (string.IsNullOrEmpty(paths[i]))
+                throw new ArgumentException($"Image path {i} (of {paths.Length}) is null or empty.", nameof(imagePaths));
+            var full = Path.GetFullPath(paths[i]);
+            if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist (image path {i} of {paths.Length}).");
+        }
         var (pixels, readable) = DatasetReader.DecodeToPixels(paths, _pre, "the image paths");
         for (int i = 0; i < paths.Length; i++)
             if (!readable[i]) ImageDecoder.Decode(paths[i], _pre.ImageSize).Dispose(); // throws the explanatory exception
@@ -455,6 +464,8 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="path">The model file.</param>
     /// <returns>The ready model.</returns>
     /// <exception cref="ModelFormatException">The file is missing, truncated, corrupt, foreign or from a newer format version.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read by this process (the message names it).</exception>
+    /// <exception cref="IOException">The file cannot be read, e.g. it is locked by another process.</exception>
     /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
     public static ExpressionModel Load(string path)
     {

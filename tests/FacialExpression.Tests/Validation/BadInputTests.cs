@@ -203,6 +203,8 @@ public sealed class BadInputTests
         Assert.That(Assert.Throws<DatasetException>(() => TestData.Model.Predict(missing))!.Message, Does.Contain(missing));
         Assert.That(Assert.Throws<DatasetException>(() => TestData.Model.Predict(text))!.Message, Does.Contain(text));
         Assert.That(Assert.Throws<DatasetException>(() => TestData.Model.PredictBatch([TestData.SomeTestImages(1)[0], text]))!.Message, Does.Contain(text));
+        Assert.That(Assert.Throws<DatasetException>(() => TestData.Model.PredictBatch([TestData.SomeTestImages(1)[0], missing]))!.Message, Does.Contain(missing));
+        Assert.That(Assert.Throws<ArgumentException>(() => TestData.Model.PredictBatch([TestData.SomeTestImages(1)[0], null!]))!.Message, Does.Contain("path 1"));
         Assert.Throws<DatasetException>(() => TestData.Model.Predict(new MemoryStream([1, 2, 3])));
         Assert.Throws<ArgumentException>(() => TestData.Model.Predict(new byte[10], 4, 4));
     }
