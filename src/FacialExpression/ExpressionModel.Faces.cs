@@ -32,7 +32,7 @@ public sealed partial class ExpressionModel
         Guard.NotNullOrEmpty(imagePath, nameof(imagePath));
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        using var photo = Photo.Load(imagePath);
+        using var photo = Photo.Load(imagePath, DecodeMinSide(options));
         return PredictFaces(photo, options);
     }
 
@@ -60,7 +60,7 @@ public sealed partial class ExpressionModel
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        using var photo = Photo.Load(image, "stream");
+        using var photo = Photo.Load(image, "stream", DecodeMinSide(options));
         return PredictFaces(photo, options);
     }
 
@@ -104,10 +104,23 @@ public sealed partial class ExpressionModel
         options.Validate();
         var format = FaceAnnotator.FormatFor(outputPath);
         using var photo = Photo.Load(imagePath);
-        var faces = PredictFaces(photo, options);
+        IReadOnlyList<FaceExpression> faces;
+        if (options.InputIsFaceCrop)
+        {
+            // Classified from the same pixels as Predict(imagePath); drawn on the full-size image.
+            using var forModel = Photo.Load(imagePath, DecodeMinSide(options));
+            faces = PredictFaces(forModel, options);
+        }
+        else
+        {
+            faces = PredictFaces(photo, options);
+        }
         FaceAnnotator.Write(photo, faces, Labels, outputPath, format);
         return faces;
     }
+
+    /// <summary>A face crop is decoded as <see cref="Predict(string)"/> decodes it; a photo at full size for the detector.</summary>
+    private int DecodeMinSide(FaceDetectionOptions options) => options.InputIsFaceCrop ? ImageDecoder.MinSide(ImageSize) : 0;
 
     internal IReadOnlyList<FaceExpression> PredictFaces(Photo photo, FaceDetectionOptions options)
     {

@@ -154,7 +154,7 @@ public sealed partial class ExpressionModel : IDisposable
         if (all.Skipped > 0 && unseen.Count > 0)
             throw new DatasetException(all.Source, $"No readable training image of {string.Join(", ", unseen.Select(l => $"'{l}'"))} in '{all.Source}' "
                 + $"({all.Skipped} file(s) could not be decoded, e.g. '{all.SkippedExamples[0]}'). "
-                + "Every class needs at least one JPEG, PNG, BMP, GIF or WebP image; remove the class or add images to it.");
+                + "Every class needs at least one JPEG, PNG, BMP, GIF, WebP or ICO image; remove the class or add images to it.");
         LabeledImages train = all;
         if (o.ValidationFolder is not null && validation is null)
         {
@@ -164,7 +164,7 @@ public sealed partial class ExpressionModel : IDisposable
             if (validation.Count == 0)
                 throw new DatasetException(o.ValidationFolder, $"No readable image in the validation folder '{o.ValidationFolder}'"
                     + (validation.SkippedExamples.Count > 0 ? $" ({validation.Skipped} file(s) could not be decoded, e.g. '{validation.SkippedExamples[0]}')" : "")
-                    + ". Use JPEG, PNG, BMP, GIF or WebP images, or leave ValidationFolder unset to hold out part of the training set.");
+                    + ". Use JPEG, PNG, BMP, GIF, WebP or ICO images, or leave ValidationFolder unset to hold out part of the training set.");
             if (validation.Skipped > 0)
                 progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Message = $"Skipped {validation.Skipped} unreadable validation file(s), e.g. {string.Join(", ", validation.SkippedExamples.Select(p => $"'{p}'"))}." });
         }
@@ -292,7 +292,7 @@ public sealed partial class ExpressionModel : IDisposable
     {
         if (data.Count == 0)
             throw new DatasetException(data.Source, $"There is no readable image to evaluate in '{data.Source}': {data.Skipped} file(s) could not be decoded"
-                + (data.SkippedExamples.Count > 0 ? $", e.g. '{data.SkippedExamples[0]}'" : "") + ". Use JPEG, PNG, BMP, GIF or WebP images.");
+                + (data.SkippedExamples.Count > 0 ? $", e.g. '{data.SkippedExamples[0]}'" : "") + ". Use JPEG, PNG, BMP, GIF, WebP or ICO images.");
         var probabilities = Probabilities(data.Pixels, data.Count);
         return MetricsCalculator.Compute(Labels, data.Targets, probabilities, data.Skipped);
     }
@@ -304,7 +304,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// </remarks>
     /// <param name="imagePath">A JPEG, PNG, BMP, GIF, WebP or ICO file; its EXIF orientation is honoured.</param>
     /// <returns>The top label, its probability and every label's probability.</returns>
-    /// <exception cref="DatasetException">The file does not exist or is not a readable image.</exception>
+    /// <exception cref="DatasetException">The file does not exist or is not a readable image, or it is larger than 256 megapixels or 65,536 pixels a side.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public ExpressionPrediction Predict(string imagePath)
     {
@@ -315,9 +315,10 @@ public sealed partial class ExpressionModel : IDisposable
     }
 
     /// <summary>Predicts the expression of the face in an encoded image read from a stream.</summary>
-    /// <param name="image">A stream positioned at an encoded JPEG, PNG, BMP, GIF or WebP image; it is not closed.</param>
+    /// <param name="image">A stream positioned at an encoded JPEG, PNG, BMP, GIF, WebP or ICO image; it is not closed.</param>
     /// <returns>The prediction.</returns>
-    /// <exception cref="DatasetException">The stream does not hold a readable image.</exception>
+    /// <exception cref="ArgumentException"><paramref name="image"/> is not readable.</exception>
+    /// <exception cref="DatasetException">The stream does not hold a readable image, or it is larger than 256 megapixels or 65,536 pixels a side.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public ExpressionPrediction Predict(Stream image)
     {

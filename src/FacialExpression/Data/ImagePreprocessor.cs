@@ -103,29 +103,30 @@ internal sealed class ImagePreprocessor
 internal static class ImageDecoder
 {
     /// <summary>
-    /// A reduced-scale decode keeps both sides at least this multiple of the model's input size, so the final resize
-    /// to <c>ImageSize</c>² still averages several decoded pixels into each input pixel.
+    /// The smallest side a reduced-scale decode keeps for a model whose input is <paramref name="imageSize"/>² pixels:
+    /// four times the input side. ML.NET's resize to the input size samples the nearest pixel, so the DCT-averaged
+    /// reduced decode is at least as faithful as the full-size image (see the tests) while decoding much less.
     /// </summary>
-    private const int SideMultiple = 4;
+    public static int MinSide(int imageSize) => 4 * imageSize;
 
-    /// <summary>Decodes a file; returns <c>null</c> when it is missing, unreadable or not an image.</summary>
+    /// <summary>Decodes a file; returns <c>null</c> when its path is invalid or it is missing, unreadable or not an image.</summary>
     public static MLImage? TryDecode(string path, int imageSize)
     {
         try { return Decode(path, imageSize); }
         catch (DatasetException) { return null; }
     }
 
-    /// <exception cref="DatasetException">The file does not exist or is not a readable image.</exception>
+    /// <exception cref="DatasetException">The path is invalid, or the file does not exist or is not a readable image.</exception>
     public static MLImage Decode(string path, int imageSize)
     {
-        using var photo = Photo.Load(path, imageSize * SideMultiple);
+        using var photo = Photo.Load(path, MinSide(imageSize));
         return photo.ToMLImage();
     }
 
     /// <exception cref="DatasetException">The stream does not hold a readable image.</exception>
     public static MLImage Decode(Stream stream, string description, int imageSize)
     {
-        using var photo = Photo.Load(stream, description, imageSize * SideMultiple);
+        using var photo = Photo.Load(stream, description, MinSide(imageSize));
         return photo.ToMLImage();
     }
 }

@@ -16,11 +16,12 @@ internal sealed class Photo : IDisposable
     internal const long MaxPixels = ImagePreprocessor.MaxPixels;
     internal const int MaxSide = 1 << 16; // the face detector's limit
 
-    private Photo(SKBitmap bitmap, string description, SKEncodedOrigin origin)
+    private Photo(SKBitmap bitmap, string description, SKEncodedOrigin origin, SKSizeI sourceSize)
     {
         Bitmap = bitmap;
         Description = description;
         Origin = origin;
+        SourceSize = sourceSize;
     }
 
     /// <summary>The upright pixels: <see cref="SKColorType.Bgra8888"/>, opaque, rows without padding.</summary>
@@ -32,6 +33,12 @@ internal sealed class Photo : IDisposable
     /// <summary>The EXIF orientation found in the file (already applied to <see cref="Bitmap"/>).</summary>
     public SKEncodedOrigin Origin { get; }
 
+    /// <summary>
+    /// The image's full upright size, which is <see cref="Width"/> × <see cref="Height"/> unless it was decoded at a
+    /// reduced scale.
+    /// </summary>
+    public SKSizeI SourceSize { get; }
+
     public int Width => Bitmap.Width;
 
     public int Height => Bitmap.Height;
@@ -41,16 +48,19 @@ internal sealed class Photo : IDisposable
     /// <summary>Decodes an image file.</summary>
     /// <param name="path">The file.</param>
     /// <param name="minSide">
-    /// 0 to decode at full size; otherwise the image may be decoded at a reduced scale (JPEG only) as long as both
-    /// sides stay at least this many pixels.
+    /// 0 to decode at full size; otherwise a JPEG may be decoded at 1/2, 1/4 or 1/8 scale as long as both sides stay
+    /// at least this many pixels.
     /// </param>
-    /// <exception cref="DatasetException">The file does not exist or is not a readable image.</exception>
+    /// <exception cref="DatasetException">The path is empty or invalid, or the file does not exist or is not a readable image.</exception>
     public static Photo Load(string path, int minSide = 0)
     {
-        var full = Path.GetFullPath(path);
+        string full;
+        try { full = Path.GetFullPath(path); }
+        catch (ArgumentException e) { throw new DatasetException(path ?? "", $"'{path}' is not a valid file path: {e.Message}", e); }
         if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist.");
         FileStream file;
-        try { file = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16); }
+        // Shared like fopen: a file another process has open (even for writing) can still be read.
+        try { file = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1 << 16); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new DatasetException(full, $"Image file '{full}' cannot be read: {e.Message}", e);
@@ -88,9 +98,10 @@ internal sealed class Photo : IDisposable
         if (codec is null)
             throw new DatasetException(description, $"'{description}' is not a readable image (decoder said: {created}). {Supported}");
         var size = codec.Info;
-        var decoded = minSide > 0 ? ReducedSize(codec, minSide) : size.Size;
-        if (size.Width <= 0 || size.Height <= 0 || (long)decoded.Width * decoded.Height > MaxPixels || size.Width > MaxSide || size.Height > MaxSide)
+        // The limits apply to the encoded size: a decoder may need full-size buffers even for a reduced-scale decode.
+        if (size.Width <= 0 || size.Height <= 0 || (long)size.Width * size.Height > MaxPixels || size.Width > MaxSide || size.Height > MaxSide)
             throw new DatasetException(description, $"'{description}' is {size.Width}×{size.Height} pixels; images up to {MaxPixels / (1024 * 1024)} megapixels and {MaxSide} pixels a side are supported.");
+        var decoded = minSide > 0 ? ReducedSize(codec, minSide) : size.Size;
         bool opaque = size.AlphaType == SKAlphaType.Opaque;
         var info = new SKImageInfo(decoded.Width, decoded.Height, SKColorType.Bgra8888, opaque ? SKAlphaType.Opaque : SKAlphaType.Premul);
         var raw = new SKBitmap(info);
@@ -103,7 +114,8 @@ internal sealed class Photo : IDisposable
             var upright = Normalize(raw, codec.EncodedOrigin);
             if (!ReferenceEquals(upright, raw)) raw.Dispose();
             upright.SetImmutable();
-            return new Photo(upright, description, codec.EncodedOrigin);
+            var source = SwapsSides(codec.EncodedOrigin) ? new SKSizeI(size.Height, size.Width) : size.Size;
+            return new Photo(upright, description, codec.EncodedOrigin, source);
         }
         catch
         {
@@ -113,12 +125,14 @@ internal sealed class Photo : IDisposable
     }
 
     /// <summary>
-    /// The smallest size the codec decodes to natively (libjpeg's 1/8 steps; other formats only at full size) whose
-    /// sides are both at least <paramref name="minSide"/>, or the full size when none is smaller.
+    /// The smallest size libjpeg decodes a JPEG to natively (1/8, 1/4 or 1/2: DCT-domain scaling, which averages)
+    /// whose sides are both at least <paramref name="minSide"/>; the full size for other formats (SkiaSharp would scale
+    /// GIFs by nearest neighbour and pick another embedded picture of an ICO) or when no smaller size qualifies.
     /// </summary>
     private static SKSizeI ReducedSize(SKCodec codec, int minSide)
     {
         var full = codec.Info.Size;
+        if (codec.EncodedFormat != SKEncodedImageFormat.Jpeg) return full;
         foreach (float scale in (ReadOnlySpan<float>)[0.125f, 0.25f, 0.5f])
         {
             var size = codec.GetScaledDimensions(scale);
@@ -133,7 +147,7 @@ internal sealed class Photo : IDisposable
         var upright = Normalize(bitmap, SKEncodedOrigin.TopLeft);
         if (!ReferenceEquals(upright, bitmap)) bitmap.Dispose();
         upright.SetImmutable();
-        return new Photo(upright, description, SKEncodedOrigin.TopLeft);
+        return new Photo(upright, description, SKEncodedOrigin.TopLeft, new SKSizeI(upright.Width, upright.Height));
     }
 
     /// <summary>
@@ -146,7 +160,7 @@ internal sealed class Photo : IDisposable
         if (upright && source.ColorType == SKColorType.Bgra8888 && source.AlphaType == SKAlphaType.Opaque && source.RowBytes == source.Width * 4)
             return source;
         int w = source.Width, h = source.Height;
-        bool swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        bool swap = SwapsSides(origin);
         // Maps stored pixel coordinates to displayed ones: x' = a·x + b·y + c, y' = d·x + e·y + f (EXIF tag 0x0112).
         var m = origin switch
         {
@@ -167,6 +181,10 @@ internal sealed class Photo : IDisposable
         canvas.Flush();
         return result;
     }
+
+    /// <summary>Whether an EXIF origin turns the image by 90° (the displayed width is the stored height).</summary>
+    private static bool SwapsSides(SKEncodedOrigin origin) =>
+        origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
 
     /// <summary>The whole photo as an <see cref="MLImage"/> (for a photo that is already a face crop).</summary>
     public MLImage ToMLImage() => MLImage.CreateFromPixels(Width, Height, MLPixelFormat.Bgra32, Pixels);

@@ -20,9 +20,8 @@ public sealed record FaceDetectionOptions
 
     /// <summary>
     /// <c>true</c> when the input is already a face crop (like a FER2013 image): detection is skipped and the whole
-    /// image is classified as one face, with the same preprocessing as <see cref="ExpressionModel.Predict(string)"/>,
-    /// a box covering the image and confidence 1. Unlike <see cref="ExpressionModel.Predict(string)"/>, the photo is
-    /// first turned upright by its EXIF orientation, as in detection mode. Default <c>false</c>.
+    /// image is classified as one face, exactly as <see cref="ExpressionModel.Predict(string)"/> classifies it (upright
+    /// by its EXIF orientation), with a box covering the image and confidence 1. Default <c>false</c>.
     /// </summary>
     public bool InputIsFaceCrop { get; init; }
 

@@ -9,7 +9,7 @@ internal static class FaceFinder
     public static List<DetectedFace> Find(Photo photo, FaceDetectionOptions options)
     {
         if (options.InputIsFaceCrop)
-            return [new DetectedFace(new FaceBox(0, 0, photo.Width, photo.Height), 1f)];
+            return [new DetectedFace(new FaceBox(0, 0, photo.SourceSize.Width, photo.SourceSize.Height), 1f)];
         var detector = options.Detector ?? CascadeFaceDetector.Shared;
         int shorter = Math.Min(photo.Width, photo.Height);
         IReadOnlyList<DetectedFace> found;

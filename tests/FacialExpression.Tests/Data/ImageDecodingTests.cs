@@ -77,6 +77,54 @@ public sealed class ImageDecodingTests
         Assert.That((decoded.Width, decoded.Height), Is.EqualTo((300, 300)), "half scale (150 px) would be under 4 × 48");
     }
 
+    [Test]
+    public void LargeExifRotatedJpeg_IsReducedAndUpright()
+    {
+        using var photo = FaceImages.Astronaut();
+        using var large = photo.Resize(new SKImageInfo(2048, 1536, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+        var path = Path.Combine(TestData.NewFolder("exif-large"), "tagged.jpg");
+        File.WriteAllBytes(path, FaceImages.JpegWithOrientation(large, 6)); // displayed 1536 wide, 2048 high
+
+        using var decoded = Photo.Load(path, ImageDecoder.MinSide(48));
+
+        Assert.That((decoded.Width, decoded.Height), Is.EqualTo((192, 256)));
+        Assert.That((decoded.SourceSize.Width, decoded.SourceSize.Height), Is.EqualTo((1536, 2048)));
+    }
+
+    [Test]
+    public void JpegOverTheSizeLimit_IsRefusedFromItsHeader_EvenWhereAReducedDecodeWouldFit()
+    {
+        using var small = FaceImages.Solid(16, 16, SKColors.Gray);
+        using var data = small.Encode(SKEncodedImageFormat.Jpeg, 90);
+        var jpeg = data.ToArray();
+        int sof = FindMarker(jpeg, 0xC0);
+        // Frame header: FF C0, length (2), precision (1), height (2), width (2). Claim 20,000 × 20,000 (400 MP).
+        jpeg[sof + 5] = 20000 >> 8; jpeg[sof + 6] = 20000 & 0xFF;
+        jpeg[sof + 7] = 20000 >> 8; jpeg[sof + 8] = 20000 & 0xFF;
+        var path = Path.Combine(TestData.NewFolder("huge"), "huge.jpg");
+        File.WriteAllBytes(path, jpeg);
+
+        var e = Assert.Throws<DatasetException>(() => ImageDecoder.Decode(path, 48));
+        Assert.That(e!.Message, Does.Contain("20000×20000").And.Contain("256 megapixels"));
+    }
+
+    [Test]
+    public void InvalidPathInADataset_IsSkippedLikeAnUnreadableFile()
+    {
+        var images = TestData.SomeTestImages(1);
+
+        var (_, readable) = DatasetReader.DecodeToPixels(["", images[0]], Pre, "test paths");
+
+        Assert.That(readable, Is.EqualTo(new[] { false, true }));
+    }
+
+    private static int FindMarker(byte[] jpeg, byte marker)
+    {
+        for (int i = 2; i + 1 < jpeg.Length; i++)
+            if (jpeg[i] == 0xFF && jpeg[i + 1] == marker) return i;
+        throw new AssertionException($"No FF {marker:X2} marker in the JPEG.");
+    }
+
     private static float[] InputPixels(string path)
     {
         using var image = ImageDecoder.Decode(path, Pre.ImageSize);

@@ -171,6 +171,23 @@ public sealed class PhotoFacesTests
     }
 
     [Test]
+    public void CropMode_LargeJpeg_IsClassifiedExactlyLikePredict()
+    {
+        using var photo = FaceImages.Astronaut();
+        var f = FaceImages.AstronautFace;
+        using var crop = new SKBitmap(new SKImageInfo(f.Width, f.Width, SKColorType.Bgra8888, SKAlphaType.Opaque));
+        photo.ExtractSubset(crop, new SKRectI(f.X, f.Y, f.Right, f.Y + f.Width));
+        using var large = crop.Resize(new SKImageInfo(512, 512, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+        var path = FaceImages.Save(large, "large-crop.jpg", SKEncodedImageFormat.Jpeg); // decoded at half size for the model
+
+        var faces = _model.PredictFaces(path, new FaceDetectionOptions { InputIsFaceCrop = true });
+
+        Assert.That(faces, Has.Count.EqualTo(1));
+        Assert.That(faces[0].Box, Is.EqualTo(new FaceBox(0, 0, 512, 512)), "the box is in the file's pixels");
+        Assert.That(faces[0].Prediction, Is.EqualTo(_model.Predict(path)));
+    }
+
+    [Test]
     public void ExifRotatedJpeg_IsTurnedUprightBeforeDetection()
     {
         using var upright = FaceImages.Astronaut();
