@@ -11,6 +11,7 @@ var modelOption = new Option<FileInfo>("--model") { Description = "Where to save
 var root = new RootCommand("Train, evaluate and use a facial-expression model.") { trainOption, testOption, epochsOption, modelOption };
 // The work runs on its own task so that Ctrl+C reaches it as a cancelled token (System.CommandLine registers its
 // signal handler only once the action has returned a task).
+string? savedModel = null;
 root.SetAction((parse, ct) => Task.Run(() =>
 {
     try
@@ -24,7 +25,7 @@ root.SetAction((parse, ct) => Task.Run(() =>
     }
     catch (OperationCanceledException) when (ct.IsCancellationRequested)
     {
-        Console.Error.WriteLine("Cancelled; no model was saved.");
+        Console.Error.WriteLine(savedModel is null ? "Cancelled; no model was saved." : $"Cancelled; the model was already saved to {savedModel}.");
         return 130;
     }
 }));
@@ -54,10 +55,11 @@ int Run(ParseResult parse, CancellationToken ct)
     using var model = ExpressionModel.Train(train!, options, new ConsoleProgress(), ct);
     model.Save(modelPath);
     // endsnippet
+    savedModel = modelPath;
     Console.WriteLine($"Model saved to {modelPath}");
 
     // snippet:evaluate
-    EvaluationReport report = model.Evaluate(test!);
+    EvaluationReport report = model.Evaluate(test!, ct);
     Console.WriteLine(report);
     // endsnippet
 
@@ -66,7 +68,7 @@ int Run(ParseResult parse, CancellationToken ct)
     var samples = Directory.GetDirectories(test!).Order().Where(d => !Path.GetFileName(d).StartsWith('.'))
         .Select(d => Directory.EnumerateFiles(d).Order().FirstOrDefault(f => !Path.GetFileName(f).StartsWith('.')))
         .OfType<string>().ToArray();
-    foreach (var (path, prediction) in samples.Zip(model.PredictBatch(samples)))
+    foreach (var (path, prediction) in samples.Zip(model.PredictBatch(samples, ct)))
         Console.WriteLine($"{Path.GetFileName(Path.GetDirectoryName(path))}/{Path.GetFileName(path)} -> {prediction}");
     // endsnippet
     return 0;

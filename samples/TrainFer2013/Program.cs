@@ -50,8 +50,9 @@ root.SetAction((parse, ct) => Task.Run(() =>
     }
     catch (OperationCanceledException) when (ct.IsCancellationRequested)
     {
-        Console.Error.WriteLine($"Stopped. Every completed epoch is checkpointed in {Path.Combine(outDir.FullName, "checkpoints")}; " +
-            "run the same command again to resume.");
+        Console.Error.WriteLine(parse.GetValue(evaluateOption) is { Length: > 0 }
+            ? "Stopped; reports written before the stop are complete."
+            : $"Stopped. Every completed epoch is checkpointed in {Path.Combine(outDir.FullName, "checkpoints")}; run the same command again to resume.");
         return 130;
     }
 }));
@@ -75,16 +76,16 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
             var baseline = parse.GetValue(baselineOption);
             if (members.Count == 1)
             {
-                EvaluateAll(members[0], val, outDir);
-                if (baseline is not null) CompareWith(members[0], baseline, val);
+                EvaluateAll(members[0], val, outDir, ct);
+                if (baseline is not null) CompareWith(members[0], baseline, val, ct);
                 return 0;
             }
             using var ensemble = ExpressionModel.Ensemble(members);
             var ensemblePath = Path.Combine(outDir.FullName, "fer2013-ensemble.fexm");
             ensemble.Save(ensemblePath);
             Console.WriteLine($"Saved the {ensemble.NetworkCount}-network ensemble of {string.Join(", ", existing.Select(f => f.FullName))} as {ensemblePath} ({new FileInfo(ensemblePath).Length / 1024} KiB)");
-            EvaluateAll(ensemble, val, outDir);
-            if (baseline is not null) CompareWith(ensemble, baseline, val);
+            EvaluateAll(ensemble, val, outDir, ct);
+            if (baseline is not null) CompareWith(ensemble, baseline, val, ct);
             return 0;
         }
         finally
@@ -126,7 +127,7 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
     var modelPath = Path.Combine(outDir.FullName, "fer2013.fexm");
     model.Save(modelPath);
     Console.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB)");
-    EvaluateAll(model, val, outDir);
+    EvaluateAll(model, val, outDir, ct);
     return 0;
 }
 
@@ -142,7 +143,7 @@ static (string Train, string Val) Splits(string data)
         "was unpacked into (or its fer2013 folder), or leave --data out to unpack --archive.");
 }
 
-static void EvaluateAll(ExpressionModel model, string val, DirectoryInfo outDir)
+static void EvaluateAll(ExpressionModel model, string val, DirectoryInfo outDir, CancellationToken ct)
 {
     var inv = CultureInfo.InvariantCulture;
     var md = new StringBuilder();
@@ -151,7 +152,7 @@ static void EvaluateAll(ExpressionModel model, string val, DirectoryInfo outDir)
     {
         model.TestTimeAugmentation = tta;
         var sw = Stopwatch.StartNew();
-        var report = model.Evaluate(val);
+        var report = model.Evaluate(val, ct);
         var seconds = sw.Elapsed.TotalSeconds;
         Console.WriteLine($"== val, test-time augmentation {tta} ({seconds:F1} s for {report.Count} images)\n{report}");
         WriteAtomically(Path.Combine(outDir.FullName, $"val-report-{tta}.txt"), report.ToString());
@@ -179,14 +180,14 @@ static void EvaluateAll(ExpressionModel model, string val, DirectoryInfo outDir)
 
 // Per image, without test-time augmentation: how many images only one of the two models classifies correctly, and the
 // exact (binomial) McNemar test of whether the two are equally accurate — accuracies on one split differ by chance too.
-static void CompareWith(ExpressionModel model, FileInfo baselineFile, string val)
+static void CompareWith(ExpressionModel model, FileInfo baselineFile, string val, CancellationToken ct)
 {
     using var baseline = ExpressionModel.Load(baselineFile.FullName);
     var files = Directory.GetDirectories(val).Order(StringComparer.Ordinal)
         .SelectMany(d => Directory.GetFiles(d).Order(StringComparer.Ordinal).Select(f => (Path: f, Label: Path.GetFileName(d)))).ToList();
     model.TestTimeAugmentation = TestTimeAugmentation.None;
-    var ours = model.PredictBatch(files.Select(f => f.Path));
-    var theirs = baseline.PredictBatch(files.Select(f => f.Path));
+    var ours = model.PredictBatch(files.Select(f => f.Path), ct);
+    var theirs = baseline.PredictBatch(files.Select(f => f.Path), ct);
     int onlyOurs = 0, onlyTheirs = 0;
     for (int i = 0; i < files.Count; i++)
     {

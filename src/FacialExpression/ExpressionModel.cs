@@ -41,7 +41,7 @@ public sealed partial class ExpressionModel : IDisposable
 
     /// <summary>
     /// Validation accuracy of the kept (best) epoch when the model was trained, or <c>null</c> without validation data
-    /// and for ensembles (measure those with <see cref="Evaluate(string)"/>).
+    /// and for ensembles (measure those with <see cref="Evaluate(string, CancellationToken)"/>).
     /// </summary>
     public double? ValidationAccuracy => _nets.Length == 1 ? _metas[0].ValidationAccuracy : null;
 
@@ -254,27 +254,32 @@ public sealed partial class ExpressionModel : IDisposable
     /// <summary>Evaluates the model on a folder-per-label test folder (or the <c>PrivateTest</c> rows of a FER2013 CSV file).</summary>
     /// <param name="testFolder">Test images, one subfolder per label; every subfolder name must be one of <see cref="Labels"/>.</param>
     /// <returns>Accuracy, macro-F1, log-loss, per-class precision/recall/F1 and the confusion matrix.</returns>
+    /// <param name="cancellationToken">Stops decoding and inference between work items and batches.</param>
     /// <exception cref="DatasetException">The folder is missing or malformed, holds a label the model does not know, or holds no readable image.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
-    public EvaluationReport Evaluate(string testFolder)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public EvaluationReport Evaluate(string testFolder, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
         Guard.NotNullOrEmpty(testFolder, nameof(testFolder));
         var data = DatasetReader.IsCsv(testFolder)
-            ? DatasetReader.ReadFerCsv(testFolder, "PrivateTest", _pre, Labels)
-            : DatasetReader.ReadFolder(testFolder, _pre, throwOnUnreadable: false, Labels);
-        return EvaluateOn(data);
+            ? DatasetReader.ReadFerCsv(testFolder, "PrivateTest", _pre, Labels, cancellationToken)
+            : DatasetReader.ReadFolder(testFolder, _pre, throwOnUnreadable: false, Labels, cancellationToken);
+        return EvaluateOn(data, cancellationToken);
     }
 
     /// <summary>Evaluates the model on an ML.NET <see cref="IDataView"/> with image-path and text label columns.</summary>
     /// <param name="testData">The test rows.</param>
     /// <param name="imagePathColumn">Name of the text column with image file paths. Default <c>"ImagePath"</c>.</param>
     /// <param name="labelColumn">Name of the text column with the true label. Default <c>"Label"</c>.</param>
+    /// <param name="cancellationToken">Stops decoding and inference between work items and batches.</param>
     /// <returns>The evaluation report.</returns>
     /// <exception cref="ArgumentException">A column is missing or not text.</exception>
     /// <exception cref="DatasetException">A label is not one of <see cref="Labels"/>, or no image is readable.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
-    public EvaluationReport Evaluate(IDataView testData, string imagePathColumn = "ImagePath", string labelColumn = "Label")
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public EvaluationReport Evaluate(IDataView testData, string imagePathColumn = "ImagePath", string labelColumn = "Label",
+        CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(testData);
@@ -285,15 +290,15 @@ public sealed partial class ExpressionModel : IDisposable
             if (i < 0) throw new DatasetException(r.Path, $"Label '{r.Label}' of '{r.Path}' is not one the model knows: {string.Join(", ", Labels)}.");
             return (r.Path, i);
         }).ToArray();
-        return EvaluateOn(DatasetReader.Decode(files, Labels, _pre, false, "IDataView"));
+        return EvaluateOn(DatasetReader.Decode(files, Labels, _pre, false, "IDataView", cancellationToken), cancellationToken);
     }
 
-    private EvaluationReport EvaluateOn(LabeledImages data)
+    private EvaluationReport EvaluateOn(LabeledImages data, CancellationToken ct)
     {
         if (data.Count == 0)
             throw new DatasetException(data.Source, $"There is no readable image to evaluate in '{data.Source}': {data.Skipped} file(s) could not be decoded"
                 + (data.SkippedExamples.Count > 0 ? $", e.g. '{data.SkippedExamples[0]}'" : "") + ". Use JPEG, PNG, BMP, GIF, WebP or ICO images.");
-        var probabilities = Probabilities(data.Pixels, data.Count);
+        var probabilities = Probabilities(data.Pixels, data.Count, ct);
         return MetricsCalculator.Compute(Labels, data.Targets, probabilities, data.Skipped);
     }
 
@@ -351,11 +356,13 @@ public sealed partial class ExpressionModel : IDisposable
 
     /// <summary>Predicts many image files, decoding in parallel and running the network in batches.</summary>
     /// <param name="imagePaths">Image files.</param>
+    /// <param name="cancellationToken">Stops decoding and inference between work items and batches.</param>
     /// <returns>One prediction per path, in input order.</returns>
     /// <exception cref="ArgumentException">A path is null or empty.</exception>
     /// <exception cref="DatasetException">A file does not exist or is not a readable image (named in the message).</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
-    public IReadOnlyList<ExpressionPrediction> PredictBatch(IEnumerable<string> imagePaths)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public IReadOnlyList<ExpressionPrediction> PredictBatch(IEnumerable<string> imagePaths, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(imagePaths);
@@ -368,10 +375,10 @@ public sealed partial class ExpressionModel : IDisposable
             var full = Path.GetFullPath(paths[i]);
             if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist (image path {i} of {paths.Length}).");
         }
-        var (pixels, readable) = DatasetReader.DecodeToPixels(paths, _pre, "the image paths");
+        var (pixels, readable) = DatasetReader.DecodeToPixels(paths, _pre, "the image paths", cancellationToken);
         for (int i = 0; i < paths.Length; i++)
             if (!readable[i]) ImageDecoder.Decode(paths[i], _pre.ImageSize).Dispose(); // throws the explanatory exception
-        return ToPredictions(Probabilities(pixels, paths.Length));
+        return ToPredictions(Probabilities(pixels, paths.Length, cancellationToken));
     }
 
     /// <summary>Runs decoded images through preprocessing and the network.</summary>
@@ -399,7 +406,7 @@ public sealed partial class ExpressionModel : IDisposable
     }
 
     /// <summary>Class probabilities for <paramref name="count"/> preprocessed images, with the current test-time augmentation.</summary>
-    internal float[][] Probabilities(float[] pixels, int count)
+    internal float[][] Probabilities(float[] pixels, int count, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         int size = ImageSize, k = Labels.Count;
@@ -411,6 +418,7 @@ public sealed partial class ExpressionModel : IDisposable
             using var noGrad = no_grad();
             for (int start = 0; start < count; start += InferenceBatch)
             {
+                ct.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 int n = Math.Min(InferenceBatch, count - start);
                 var x = tensor(pixels.AsSpan(start * size * size, n * size * size).ToArray(), [n, 1, size, size]);

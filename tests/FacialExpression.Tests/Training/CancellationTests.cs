@@ -27,6 +27,19 @@ public sealed class CancellationTests
             "epoch 1's checkpoint stays for resuming; nothing of epoch 2 and no temporary file is left");
     }
 
+    [Test]
+    public void EvaluateAndPredictBatch_StopWhenCancelled_AndTheModelStaysUsable()
+    {
+        var images = TestData.SomeTestImages(2);
+        var expected = TestData.Model.PredictBatch(images);
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+
+        Assert.Catch<OperationCanceledException>(() => TestData.Model.Evaluate(TestData.TestFolder, cts.Token));
+        Assert.Catch<OperationCanceledException>(() => TestData.Model.PredictBatch(images, cts.Token));
+        Assert.That(TestData.Model.PredictBatch(images), Is.EqualTo(expected), "a cancelled call leaves the model as it was");
+    }
+
     [TestCase(0.0)]
     [TestCase(0.9)]
     public void Checkpoints_LetAnInterruptedRunResumeToTheSameModel(double weightAveraging)
