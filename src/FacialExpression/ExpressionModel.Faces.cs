@@ -127,7 +127,7 @@ public sealed partial class ExpressionModel
         var found = FaceFinder.Find(photo, options);
         if (found.Count == 0) return [];
         var crops = options.InputIsFaceCrop
-            ? [photo.ToMLImage()]
+            ? [photo.ToModelInput(ImageSize)]
             : FaceCropper.Crop(photo, found.Select(f => f.Box).ToArray(), options.CropMargin, ImageSize);
         try
         {

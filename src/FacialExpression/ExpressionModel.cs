@@ -350,7 +350,7 @@ public sealed partial class ExpressionModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(height), height, $"{width}×{height} pixels is more than the {ImagePreprocessor.MaxPixels >> 20} megapixels supported.");
         if (grayPixels.Length != (long)width * height)
             throw new ArgumentException($"Expected width × height = {(long)width * height} grayscale bytes but got {grayPixels.Length}.", nameof(grayPixels));
-        using var image = ImagePreprocessor.FromGray(grayPixels, width, height);
+        using var image = ImagePreprocessor.FromGray(grayPixels, width, height, _pre.ImageSize);
         return PredictImages([image])[0];
     }
 

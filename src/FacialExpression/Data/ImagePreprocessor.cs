@@ -8,7 +8,8 @@ namespace FacialExpression.Data;
 /// The ML.NET half of the model: ConvertToGrayscale → ResizeImages → ExtractPixels over decoded images. The fitted
 /// transformer is saved inside the model file and reused by every prediction, so training and prediction see
 /// identical pixels. Images are decoded by <see cref="ImageDecoder"/> one file at a time, so that one unreadable file
-/// is skipped and reported instead of aborting a whole dataset.
+/// is skipped and reported instead of aborting a whole dataset, and arrive already resampled to the input size
+/// (<see cref="Photo.ToModelInput"/>), because ML.NET's resize samples the nearest pixel.
 /// </summary>
 internal sealed class ImagePreprocessor
 {
@@ -76,16 +77,11 @@ internal sealed class ImagePreprocessor
         return result;
     }
 
-    /// <summary>Converts 8-bit grayscale pixels to an image ML.NET's transforms accept.</summary>
-    public static MLImage FromGray(ReadOnlySpan<byte> gray, int width, int height)
+    /// <summary>Converts 8-bit grayscale pixels to an <paramref name="imageSize"/>² image for the transforms (see <see cref="Photo.ToModelInput"/>).</summary>
+    public static MLImage FromGray(ReadOnlySpan<byte> gray, int width, int height, int imageSize)
     {
-        var bgra = new byte[width * height * 4];
-        for (int i = 0; i < gray.Length; i++)
-        {
-            byte v = gray[i];
-            bgra[4 * i] = v; bgra[4 * i + 1] = v; bgra[4 * i + 2] = v; bgra[4 * i + 3] = 255;
-        }
-        return MLImage.CreateFromPixels(width, height, MLPixelFormat.Bgra32, bgra);
+        using var photo = Photo.FromGray(gray, width, height, "pixels");
+        return photo.ToModelInput(imageSize);
     }
 
     private sealed class ImageRow
@@ -97,15 +93,16 @@ internal sealed class ImagePreprocessor
 
 /// <summary>
 /// Decodes the model's input images (face crops for training, evaluation and prediction) through <see cref="Photo"/>:
-/// upright by their EXIF orientation, and, for a JPEG much larger than the model's input, decoded at 1/2, 1/4 or 1/8
-/// scale first.
+/// upright by their EXIF orientation; for a JPEG much larger than the model's input, decoded at 1/2, 1/4 or 1/8
+/// scale first; then resampled to the input size with averaging (<see cref="Photo.ToModelInput"/>).
 /// </summary>
 internal static class ImageDecoder
 {
     /// <summary>
     /// The smallest side a reduced-scale decode keeps for a model whose input is <paramref name="imageSize"/>² pixels:
-    /// four times the input side. ML.NET's resize to the input size samples the nearest pixel, so the DCT-averaged
-    /// reduced decode is at least as faithful as the full-size image (see the tests) while decoding much less.
+    /// four times the input side, so the averaging shrink that follows still has several decoded pixels per input
+    /// pixel: the network's input differs from a full-size decode's by well under 1 % (see the tests) while decoding
+    /// a phone photo takes a fraction of the time and memory.
     /// </summary>
     public static int MinSide(int imageSize) => 4 * imageSize;
 
@@ -120,13 +117,13 @@ internal static class ImageDecoder
     public static MLImage Decode(string path, int imageSize)
     {
         using var photo = Photo.Load(path, MinSide(imageSize));
-        return photo.ToMLImage();
+        return photo.ToModelInput(imageSize);
     }
 
     /// <exception cref="DatasetException">The stream does not hold a readable image.</exception>
     public static MLImage Decode(Stream stream, string description, int imageSize)
     {
         using var photo = Photo.Load(stream, description, MinSide(imageSize));
-        return photo.ToMLImage();
+        return photo.ToModelInput(imageSize);
     }
 }

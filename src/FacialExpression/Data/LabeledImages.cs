@@ -221,7 +221,7 @@ internal static class DatasetReader
                 for (int i = 0; i < values.Length; i++)
                     if (!byte.TryParse(values[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out gray[i]))
                         throw new DatasetException(full, $"Line {lineNo} of '{full}' has pixel value '{values[i]}'; values must be integers 0-255.");
-                images.Add(ImagePreprocessor.FromGray(gray, side, side));
+                images.Add(ImagePreprocessor.FromGray(gray, side, side, pre.ImageSize));
                 emotions.Add(emotion);
             }
             if (images.Count == 0)

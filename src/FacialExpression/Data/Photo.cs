@@ -186,8 +186,55 @@ internal sealed class Photo : IDisposable
     private static bool SwapsSides(SKEncodedOrigin origin) =>
         origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
 
-    /// <summary>The whole photo as an <see cref="MLImage"/> (for a photo that is already a face crop).</summary>
+    /// <summary>The whole photo as an <see cref="MLImage"/>, at its decoded size.</summary>
     public MLImage ToMLImage() => MLImage.CreateFromPixels(Width, Height, MLPixelFormat.Bgra32, Pixels);
+
+    /// <summary>
+    /// The whole photo resampled to <paramref name="size"/>² (stretched, as ML.NET's <c>ResizeImages</c> with
+    /// <c>Fill</c> does) for the model's preprocessing, so that ML.NET's resize then has nothing to do. ML.NET's resize
+    /// samples the nearest pixel, which aliases fine detail (a 96-pixel checkerboard becomes white at 48); here the
+    /// image is halved with a linear filter — a 2×2 average — while it is at least twice the target, then resampled
+    /// linearly to the target. An image already <paramref name="size"/>² (every FER2013 image) is not touched.
+    /// </summary>
+    public MLImage ToModelInput(int size)
+    {
+        if (Width == size && Height == size) return ToMLImage();
+        var current = Bitmap;
+        try
+        {
+            while (current.Width >= 2 * size || current.Height >= 2 * size)
+            {
+                int w = current.Width >= 2 * size ? current.Width / 2 : current.Width;
+                int h = current.Height >= 2 * size ? current.Height / 2 : current.Height;
+                var half = Resample(current, w, h);
+                if (!ReferenceEquals(current, Bitmap)) current.Dispose();
+                current = half;
+            }
+            using var final = Resample(current, size, size);
+            return MLImage.CreateFromPixels(size, size, MLPixelFormat.Bgra32, final.GetPixelSpan());
+        }
+        finally
+        {
+            if (!ReferenceEquals(current, Bitmap)) current.Dispose();
+        }
+    }
+
+    private static SKBitmap Resample(SKBitmap source, int width, int height) =>
+        source.Resize(new SKImageInfo(width, height, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear))
+        ?? throw new InvalidOperationException($"SkiaSharp could not resample a {source.Width}×{source.Height} image to {width}×{height}.");
+
+    /// <summary>8-bit grayscale pixels, row-major, as an opaque BGRA photo.</summary>
+    internal static Photo FromGray(ReadOnlySpan<byte> gray, int width, int height, string description)
+    {
+        var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Bgra8888, SKAlphaType.Opaque));
+        var bgra = bitmap.GetPixelSpan();
+        for (int i = 0; i < gray.Length; i++)
+        {
+            byte v = gray[i];
+            bgra[4 * i] = v; bgra[4 * i + 1] = v; bgra[4 * i + 2] = v; bgra[4 * i + 3] = 255;
+        }
+        return FromBitmap(bitmap, description);
+    }
 
     public void Dispose() => Bitmap.Dispose();
 }

@@ -49,20 +49,33 @@ public sealed class ImageDecodingTests
         using var large = photo.Resize(new SKImageInfo(2048, 1536, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
         var path = FaceImages.Save(large, "large.jpg", SKEncodedImageFormat.Jpeg);
 
-        using var reduced = ImageDecoder.Decode(path, 48);
+        using var reduced = Photo.Load(path, ImageDecoder.MinSide(48));
         Assert.That((reduced.Width, reduced.Height), Is.EqualTo((256, 192)), "1/8 scale keeps both sides ≥ 4 × 48");
 
         using var full = Photo.Load(path);
-        using var fullImage = full.ToMLImage();
-        // A reference 48×48 made with mipmapped (area-averaging) resampling straight from the original photo.
-        using var area = photo.Resize(new SKImageInfo(48, 48, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
-        using var areaImage = MLImage.CreateFromPixels(48, 48, MLPixelFormat.Bgra32, area.GetPixelSpan());
-        // The transform chain disposes the images it is given, so each is transformed once.
-        float[] fromReduced = Pre.ToPixels([reduced]), fromFull = Pre.ToPixels([fullImage]), reference = Pre.ToPixels([areaImage]);
+        using var fromReduced = reduced.ToModelInput(48);
+        using var fromFull = full.ToModelInput(48);
+        Assert.That(MeanAbsoluteDifference(Pre.ToPixels([fromReduced]), Pre.ToPixels([fromFull])), Is.LessThan(0.01),
+            "the network sees about what the full-size decode gives");
+    }
 
-        Assert.That(MeanAbsoluteDifference(fromReduced, fromFull), Is.LessThan(0.04), "about the input the full-size decode gives");
-        Assert.That(MeanAbsoluteDifference(fromReduced, reference), Is.LessThanOrEqualTo(MeanAbsoluteDifference(fromFull, reference) + 0.005),
-            "no further from an area-averaged downscale than the full-size decode is");
+    [Test]
+    public void FineDetail_IsAveragedWhenShrunk_NotPointSampled()
+    {
+        // A one-pixel checkerboard: any averaging shrink gives mid-grey; sampling the nearest pixel gives black or white.
+        var gray = new byte[96 * 96];
+        for (int y = 0; y < 96; y++)
+            for (int x = 0; x < 96; x++) gray[y * 96 + x] = (byte)(((x + y) & 1) == 0 ? 255 : 0);
+        using var bitmap = new SKBitmap(new SKImageInfo(96, 96, SKColorType.Bgra8888, SKAlphaType.Opaque));
+        for (int y = 0; y < 96; y++)
+            for (int x = 0; x < 96; x++) bitmap.SetPixel(x, y, new SKColor(gray[y * 96 + x], gray[y * 96 + x], gray[y * 96 + x]));
+        var path = FaceImages.Save(bitmap, "checkerboard.png");
+
+        using var fromFile = ImageDecoder.Decode(path, 48);
+        using var fromPixels = ImagePreprocessor.FromGray(gray, 96, 96, 48);
+
+        foreach (var input in new[] { Pre.ToPixels([fromFile]), Pre.ToPixels([fromPixels]) })
+            Assert.That(input, Is.All.InRange(0.45f, 0.55f));
     }
 
     [Test]
@@ -72,7 +85,7 @@ public sealed class ImageDecodingTests
         using var small = photo.Resize(new SKImageInfo(300, 300, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
         var path = FaceImages.Save(small, "small.jpg", SKEncodedImageFormat.Jpeg);
 
-        using var decoded = ImageDecoder.Decode(path, 48);
+        using var decoded = Photo.Load(path, ImageDecoder.MinSide(48));
 
         Assert.That((decoded.Width, decoded.Height), Is.EqualTo((300, 300)), "half scale (150 px) would be under 4 × 48");
     }
