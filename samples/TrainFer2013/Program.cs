@@ -36,6 +36,7 @@ var baselineOption = new Option<FileInfo?>("--baseline")
 var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, mixupOption, averagingOption, erasingOption, rotationOption, scaleOption, evaluateOption, baselineOption };
 // The work runs on its own task so that Ctrl+C reaches it as a cancelled token (System.CommandLine registers its
 // signal handler only once the action has returned a task).
+string? savedModel = null; // set once the trained model is saved, for the Ctrl+C message
 root.SetAction((parse, ct) => Task.Run(() =>
 {
     var outDir = parse.GetValue(outOption)!;
@@ -50,8 +51,9 @@ root.SetAction((parse, ct) => Task.Run(() =>
     }
     catch (OperationCanceledException) when (ct.IsCancellationRequested)
     {
-        Console.Error.WriteLine(parse.GetValue(evaluateOption) is { Length: > 0 }
-            ? "Stopped; reports written before the stop are complete."
+        Console.Error.WriteLine(
+            savedModel is not null ? $"Stopped while evaluating; the trained model is saved as {savedModel}, but the val reports in {outDir.FullName} are incomplete or from an earlier run."
+            : parse.GetValue(evaluateOption) is { Length: > 0 } ? $"Stopped; the val reports in {outDir.FullName} are incomplete or from an earlier run."
             : $"Stopped. Every completed epoch is checkpointed in {Path.Combine(outDir.FullName, "checkpoints")}; run the same command again to resume.");
         return 130;
     }
@@ -126,6 +128,7 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
     if (epochs.Count > 0) Console.WriteLine($"Training wall time of all {epochs[^1].Epoch} epochs, summed over every resumed segment: {epochs[^1].Elapsed:h\\:mm\\:ss}");
     var modelPath = Path.Combine(outDir.FullName, "fer2013.fexm");
     model.Save(modelPath);
+    savedModel = modelPath;
     Console.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB)");
     EvaluateAll(model, val, outDir, ct);
     return 0;

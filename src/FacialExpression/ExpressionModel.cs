@@ -253,8 +253,8 @@ public sealed partial class ExpressionModel : IDisposable
 
     /// <summary>Evaluates the model on a folder-per-label test folder (or the <c>PrivateTest</c> rows of a FER2013 CSV file).</summary>
     /// <param name="testFolder">Test images, one subfolder per label; every subfolder name must be one of <see cref="Labels"/>.</param>
-    /// <returns>Accuracy, macro-F1, log-loss, per-class precision/recall/F1 and the confusion matrix.</returns>
     /// <param name="cancellationToken">Stops decoding and inference between work items and batches.</param>
+    /// <returns>Accuracy, macro-F1, log-loss, per-class precision/recall/F1 and the confusion matrix.</returns>
     /// <exception cref="DatasetException">The folder is missing or malformed, holds a label the model does not know, or holds no readable image.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -358,7 +358,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="imagePaths">Image files.</param>
     /// <param name="cancellationToken">Stops decoding and inference between work items and batches.</param>
     /// <returns>One prediction per path, in input order.</returns>
-    /// <exception cref="ArgumentException">A path is null or empty.</exception>
+    /// <exception cref="ArgumentException">A path is null, empty or not a valid path.</exception>
     /// <exception cref="DatasetException">A file does not exist or is not a readable image (named in the message).</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -370,14 +370,19 @@ public sealed partial class ExpressionModel : IDisposable
         // Missing files are reported before anything is decoded; unreadable ones once decoding has found them.
         for (int i = 0; i < paths.Length; i++)
         {
-            if (string.IsNullOrEmpty(paths[i]))
-                throw new ArgumentException($"Image path {i} (of {paths.Length}) is null or empty.", nameof(imagePaths));
-            var full = Path.GetFullPath(paths[i]);
+            string full;
+            try { full = Path.GetFullPath(paths[i]); }
+            catch (ArgumentException e) { throw new ArgumentException($"Image path {i} (of {paths.Length}), '{paths[i]}', is not a valid path: {e.Message}", nameof(imagePaths), e); }
             if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist (image path {i} of {paths.Length}).");
         }
         var (pixels, readable) = DatasetReader.DecodeToPixels(paths, _pre, "the image paths", cancellationToken);
         for (int i = 0; i < paths.Length; i++)
-            if (!readable[i]) ImageDecoder.Decode(paths[i], _pre.ImageSize).Dispose(); // throws the explanatory exception
+        {
+            if (readable[i]) continue;
+            ImageDecoder.Decode(paths[i], _pre.ImageSize).Dispose(); // throws the explanatory exception
+            var full = Path.GetFullPath(paths[i]);
+            throw new DatasetException(full, $"'{full}' could not be decoded a moment ago but can now; it was probably being written. Try again once it is complete.");
+        }
         return ToPredictions(Probabilities(pixels, paths.Length, cancellationToken));
     }
 

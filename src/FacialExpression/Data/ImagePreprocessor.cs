@@ -6,8 +6,8 @@ namespace FacialExpression.Data;
 
 /// <summary>
 /// The ML.NET half of the model: ConvertToGrayscale → ResizeImages → ExtractPixels over decoded images. The fitted
-/// transformer is saved inside the model file and reused by every prediction, so training and prediction see
-/// identical pixels. Images are decoded by <see cref="ImageDecoder"/> one file at a time, so that one unreadable file
+/// transformer is saved inside the model file and reused by every prediction, and decoding and resampling are the
+/// same library code for training and prediction, so both see identical pixels. Images are decoded by <see cref="ImageDecoder"/> one file at a time, so that one unreadable file
 /// is skipped and reported instead of aborting a whole dataset, and arrive already resampled to the input size
 /// (<see cref="Photo.ToModelInput"/>), because ML.NET's resize samples the nearest pixel.
 /// </summary>
@@ -101,8 +101,8 @@ internal static class ImageDecoder
     /// <summary>
     /// The smallest side a reduced-scale decode keeps for a model whose input is <paramref name="imageSize"/>² pixels:
     /// four times the input side, so the averaging shrink that follows still has several decoded pixels per input
-    /// pixel: the network's input differs from a full-size decode's by well under 1 % (see the tests) while decoding
-    /// a phone photo takes a fraction of the time and memory.
+    /// pixel: the network's input differs from a full-size decode's by a mean of under 0.01 on its 0–1 scale (see the
+    /// tests) while decoding a phone photo takes a fraction of the time and memory.
     /// </summary>
     public static int MinSide(int imageSize) => 4 * imageSize;
 

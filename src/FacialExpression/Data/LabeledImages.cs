@@ -124,7 +124,7 @@ internal static class DatasetReader
     /// Each worker takes <see cref="FilesPerWorkItem"/> files at a time and disposes them before the next, so only a
     /// few decoded images per core are alive at once (loading FER2013's train split: peak working set 634 MiB against
     /// 1,059 MiB when every file was decoded first), and <see cref="ImageDecoder"/> decodes large JPEGs at reduced scale
-    /// (192 phone-sized photos: 77 MiB and 2.5 s against 10 GB and 150 s at full size); see the bench README's "Dataset
+    /// (192 phone-sized photos: 66 MiB and 2.2 s against 10 GB and 150 s at full size); see the bench README's "Dataset
     /// loading".
     /// </summary>
     public static (float[] Pixels, bool[] Readable) DecodeToPixels(IReadOnlyList<string> paths, ImagePreprocessor pre, string source, CancellationToken ct = default)

@@ -59,8 +59,9 @@ internal sealed class Photo : IDisposable
         catch (ArgumentException e) { throw new DatasetException(path ?? "", $"'{path}' is not a valid file path: {e.Message}", e); }
         if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist.");
         FileStream file;
-        // Shared like fopen: a file another process has open (even for writing) can still be read.
-        try { file = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1 << 16); }
+        // FileShare.Read: a file another process is still writing is refused (and, in a dataset, skipped and named)
+        // rather than decoded half-written.
+        try { file = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new DatasetException(full, $"Image file '{full}' cannot be read: {e.Message}", e);
@@ -192,36 +193,16 @@ internal sealed class Photo : IDisposable
     /// <summary>
     /// The whole photo resampled to <paramref name="size"/>² (stretched, as ML.NET's <c>ResizeImages</c> with
     /// <c>Fill</c> does) for the model's preprocessing, so that ML.NET's resize then has nothing to do. ML.NET's resize
-    /// samples the nearest pixel, which aliases fine detail (a 96-pixel checkerboard becomes white at 48); here the
-    /// image is halved with a linear filter — a 2×2 average — while it is at least twice the target, then resampled
-    /// linearly to the target. An image already <paramref name="size"/>² (every FER2013 image) is not touched.
+    /// samples the nearest pixel, which aliases fine detail (a 96-pixel checkerboard becomes white at 48). Here each
+    /// axis that shrinks is box-filtered (every output pixel is the mean of the source area it covers) and an axis
+    /// that grows is interpolated linearly. An image already <paramref name="size"/>² (every FER2013 image) is not touched.
     /// </summary>
     public MLImage ToModelInput(int size)
     {
         if (Width == size && Height == size) return ToMLImage();
-        var current = Bitmap;
-        try
-        {
-            while (current.Width >= 2 * size || current.Height >= 2 * size)
-            {
-                int w = current.Width >= 2 * size ? current.Width / 2 : current.Width;
-                int h = current.Height >= 2 * size ? current.Height / 2 : current.Height;
-                var half = Resample(current, w, h);
-                if (!ReferenceEquals(current, Bitmap)) current.Dispose();
-                current = half;
-            }
-            using var final = Resample(current, size, size);
-            return MLImage.CreateFromPixels(size, size, MLPixelFormat.Bgra32, final.GetPixelSpan());
-        }
-        finally
-        {
-            if (!ReferenceEquals(current, Bitmap)) current.Dispose();
-        }
+        var pixels = Resampler.Resize(Pixels, Width, Height, size, size);
+        return MLImage.CreateFromPixels(size, size, MLPixelFormat.Bgra32, pixels);
     }
-
-    private static SKBitmap Resample(SKBitmap source, int width, int height) =>
-        source.Resize(new SKImageInfo(width, height, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear))
-        ?? throw new InvalidOperationException($"SkiaSharp could not resample a {source.Width}×{source.Height} image to {width}×{height}.");
 
     /// <summary>8-bit grayscale pixels, row-major, as an opaque BGRA photo.</summary>
     internal static Photo FromGray(ReadOnlySpan<byte> gray, int width, int height, string description)

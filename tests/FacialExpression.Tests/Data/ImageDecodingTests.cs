@@ -59,23 +59,44 @@ public sealed class ImageDecodingTests
             "the network sees about what the full-size decode gives");
     }
 
-    [Test]
-    public void FineDetail_IsAveragedWhenShrunk_NotPointSampled()
+    [TestCase(96)]
+    [TestCase(97)]
+    [TestCase(121)]
+    [TestCase(191)]
+    [TestCase(385)]
+    public void FineDetail_IsAveragedWhenShrunk_NotPointSampled(int side)
     {
-        // A one-pixel checkerboard: any averaging shrink gives mid-grey; sampling the nearest pixel gives black or white.
-        var gray = new byte[96 * 96];
-        for (int y = 0; y < 96; y++)
-            for (int x = 0; x < 96; x++) gray[y * 96 + x] = (byte)(((x + y) & 1) == 0 ? 255 : 0);
-        using var bitmap = new SKBitmap(new SKImageInfo(96, 96, SKColorType.Bgra8888, SKAlphaType.Opaque));
-        for (int y = 0; y < 96; y++)
-            for (int x = 0; x < 96; x++) bitmap.SetPixel(x, y, new SKColor(gray[y * 96 + x], gray[y * 96 + x], gray[y * 96 + x]));
-        var path = FaceImages.Save(bitmap, "checkerboard.png");
+        // A one-pixel checkerboard: an averaging shrink by 2× or more gives mid-grey; sampling the nearest pixel gives
+        // black or white.
+        var gray = new byte[side * side];
+        for (int y = 0; y < side; y++)
+            for (int x = 0; x < side; x++) gray[y * side + x] = (byte)(((x + y) & 1) == 0 ? 255 : 0);
+        using var bitmap = new SKBitmap(new SKImageInfo(side, side, SKColorType.Bgra8888, SKAlphaType.Opaque));
+        for (int y = 0; y < side; y++)
+            for (int x = 0; x < side; x++) bitmap.SetPixel(x, y, new SKColor(gray[y * side + x], gray[y * side + x], gray[y * side + x]));
+        var path = FaceImages.Save(bitmap, $"checkerboard{side}.png");
 
         using var fromFile = ImageDecoder.Decode(path, 48);
-        using var fromPixels = ImagePreprocessor.FromGray(gray, 96, 96, 48);
+        using var fromPixels = ImagePreprocessor.FromGray(gray, side, side, 48);
 
         foreach (var input in new[] { Pre.ToPixels([fromFile]), Pre.ToPixels([fromPixels]) })
             Assert.That(input, Is.All.InRange(0.45f, 0.55f));
+    }
+
+    [TestCase(1, 1)]
+    [TestCase(1, 300)]
+    [TestCase(300, 1)]
+    [TestCase(30, 20)]
+    [TestCase(49, 47)]
+    [TestCase(200, 40)]
+    public void AnyShape_BecomesTheInputSize_AndAFlatImageStaysFlat(int width, int height)
+    {
+        var gray = Enumerable.Repeat((byte)77, width * height).ToArray();
+
+        using var image = ImagePreprocessor.FromGray(gray, width, height, 48);
+
+        Assert.That((image.Width, image.Height), Is.EqualTo((48, 48)));
+        Assert.That(Pre.ToPixels([image]), Is.All.EqualTo(77 / 255f).Within(1.01f / 255));
     }
 
     [Test]
