@@ -80,8 +80,14 @@ internal sealed class ImagePreprocessor
     /// <summary>Converts 8-bit grayscale pixels to an <paramref name="imageSize"/>² image for the transforms (see <see cref="Photo.ToModelInput"/>).</summary>
     public static MLImage FromGray(ReadOnlySpan<byte> gray, int width, int height, int imageSize)
     {
-        using var photo = Photo.FromGray(gray, width, height, "pixels");
-        return photo.ToModelInput(imageSize);
+        var bgra = new byte[gray.Length * 4];
+        for (int i = 0; i < gray.Length; i++)
+        {
+            byte v = gray[i];
+            bgra[4 * i] = v; bgra[4 * i + 1] = v; bgra[4 * i + 2] = v; bgra[4 * i + 3] = 255;
+        }
+        if (width != imageSize || height != imageSize) bgra = Resampler.Resize(bgra, width, height, imageSize, imageSize);
+        return MLImage.CreateFromPixels(imageSize, imageSize, MLPixelFormat.Bgra32, bgra);
     }
 
     private sealed class ImageRow

@@ -204,19 +204,6 @@ internal sealed class Photo : IDisposable
         return MLImage.CreateFromPixels(size, size, MLPixelFormat.Bgra32, pixels);
     }
 
-    /// <summary>8-bit grayscale pixels, row-major, as an opaque BGRA photo.</summary>
-    internal static Photo FromGray(ReadOnlySpan<byte> gray, int width, int height, string description)
-    {
-        var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Bgra8888, SKAlphaType.Opaque));
-        var bgra = bitmap.GetPixelSpan();
-        for (int i = 0; i < gray.Length; i++)
-        {
-            byte v = gray[i];
-            bgra[4 * i] = v; bgra[4 * i + 1] = v; bgra[4 * i + 2] = v; bgra[4 * i + 3] = 255;
-        }
-        return FromBitmap(bitmap, description);
-    }
-
     public void Dispose() => Bitmap.Dispose();
 }
 

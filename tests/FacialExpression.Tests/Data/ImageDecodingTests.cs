@@ -46,7 +46,7 @@ public sealed class ImageDecodingTests
     public void LargeJpeg_IsDecodedAtReducedScale_WithTheSameNetworkInput()
     {
         using var photo = FaceImages.Astronaut();
-        using var large = photo.Resize(new SKImageInfo(2048, 1536, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+        using var large = FaceImages.Resized(photo, 2048, 1536);
         var path = FaceImages.Save(large, "large.jpg", SKEncodedImageFormat.Jpeg);
 
         using var reduced = Photo.Load(path, ImageDecoder.MinSide(48));
@@ -103,7 +103,7 @@ public sealed class ImageDecodingTests
     public void SmallJpeg_IsDecodedAtFullSize()
     {
         using var photo = FaceImages.Astronaut();
-        using var small = photo.Resize(new SKImageInfo(300, 300, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+        using var small = FaceImages.Resized(photo, 300, 300);
         var path = FaceImages.Save(small, "small.jpg", SKEncodedImageFormat.Jpeg);
 
         using var decoded = Photo.Load(path, ImageDecoder.MinSide(48));
@@ -115,7 +115,7 @@ public sealed class ImageDecodingTests
     public void LargeExifRotatedJpeg_IsReducedAndUpright()
     {
         using var photo = FaceImages.Astronaut();
-        using var large = photo.Resize(new SKImageInfo(2048, 1536, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+        using var large = FaceImages.Resized(photo, 2048, 1536);
         var path = Path.Combine(TestData.NewFolder("exif-large"), "tagged.jpg");
         File.WriteAllBytes(path, FaceImages.JpegWithOrientation(large, 6)); // displayed 1536 wide, 2048 high
 

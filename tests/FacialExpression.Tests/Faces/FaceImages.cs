@@ -27,6 +27,20 @@ internal static class FaceImages
         return path;
     }
 
+    /// <summary>Her face as a square crop (the face box's width on each side), top-aligned with the box.</summary>
+    public static SKBitmap AstronautFaceCrop()
+    {
+        using var photo = Astronaut();
+        var f = AstronautFace;
+        using var view = new SKBitmap();
+        Assert.That(photo.ExtractSubset(view, new SKRectI(f.X, f.Y, f.Right, f.Y + f.Width)), Is.True);
+        return view.Copy();
+    }
+
+    /// <summary>A copy of <paramref name="source"/> resampled linearly to <paramref name="width"/> × <paramref name="height"/>.</summary>
+    public static SKBitmap Resized(SKBitmap source, int width, int height) =>
+        source.Resize(new SKImageInfo(width, height, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+
     /// <summary>A new bitmap of the given size filled with one colour.</summary>
     public static SKBitmap Solid(int width, int height, SKColor color)
     {

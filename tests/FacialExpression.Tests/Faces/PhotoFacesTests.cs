@@ -144,11 +144,9 @@ public sealed class PhotoFacesTests
     [Test]
     public void CropMode_ClassifiesTheWholeImageAsOneFace_LikePredict()
     {
-        using var photo = FaceImages.Astronaut();
         var f = FaceImages.AstronautFace;
-        using var crop = new SKBitmap(new SKImageInfo(f.Width, f.Width, SKColorType.Bgra8888, SKAlphaType.Opaque));
-        photo.ExtractSubset(crop, new SKRectI(f.X, f.Y, f.Right, f.Y + f.Width));
-        var path = FaceImages.Save(crop.Copy(), "crop.png");
+        using var crop = FaceImages.AstronautFaceCrop();
+        var path = FaceImages.Save(crop, "crop.png");
 
         var faces = _model.PredictFaces(path, new FaceDetectionOptions { InputIsFaceCrop = true });
 
@@ -173,11 +171,8 @@ public sealed class PhotoFacesTests
     [Test]
     public void CropMode_LargeJpeg_IsClassifiedExactlyLikePredict()
     {
-        using var photo = FaceImages.Astronaut();
-        var f = FaceImages.AstronautFace;
-        using var crop = new SKBitmap(new SKImageInfo(f.Width, f.Width, SKColorType.Bgra8888, SKAlphaType.Opaque));
-        photo.ExtractSubset(crop, new SKRectI(f.X, f.Y, f.Right, f.Y + f.Width));
-        using var large = crop.Resize(new SKImageInfo(512, 512, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+        using var crop = FaceImages.AstronautFaceCrop();
+        using var large = FaceImages.Resized(crop, 512, 512);
         var path = FaceImages.Save(large, "large-crop.jpg", SKEncodedImageFormat.Jpeg); // decoded at half size for the model
 
         var faces = _model.PredictFaces(path, new FaceDetectionOptions { InputIsFaceCrop = true });
@@ -209,7 +204,7 @@ public sealed class PhotoFacesTests
     public void LargePhoto_IsDownscaledForDetection_AndTheBoxMappedBack()
     {
         using var photo = FaceImages.Astronaut();
-        using var large = photo.Resize(new SKImageInfo(2048, 2048, SKColorType.Bgra8888, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+        using var large = FaceImages.Resized(photo, 2048, 2048);
         var path = FaceImages.Save(large, "large.jpg", SKEncodedImageFormat.Jpeg);
         var recorder = new RecordingDetector(CascadeFaceDetectorForTests.Instance);
 
