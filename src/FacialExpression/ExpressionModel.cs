@@ -83,7 +83,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <exception cref="DatasetException">The folder is missing, has fewer than two classes, a class without a readable image, a validation folder without one, or (with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>) an unreadable file.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
-    /// <exception cref="InvalidOperationException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> holds a run with different options (the message names them).</exception>
+    /// <exception cref="InvalidOperationException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> holds a run with different options, or one that cannot be resumed (the message says which and why).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static ExpressionModel Train(string trainFolder, ExpressionTrainingOptions? options = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
