@@ -70,10 +70,15 @@ public class CropBenchmarks
     private ExpressionModel _model = null!;
     private byte[] _crop48 = null!;
 
+    /// <summary>Test-time augmentation: one view, or the crop and its mirror image.</summary>
+    [Params(TestTimeAugmentation.None, TestTimeAugmentation.Flip)]
+    public TestTimeAugmentation Tta { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
         _model = Shared.LoadModel();
+        _model.TestTimeAugmentation = Tta;
         using var bitmap = Shared.Decode(Shared.AstronautPath);
         var f = Shared.AstronautFace;
         using var face = new SkiaSharp.SKBitmap(48, 48);
