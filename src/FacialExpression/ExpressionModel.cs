@@ -50,7 +50,8 @@ public sealed partial class ExpressionModel : IDisposable
 
     /// <summary>
     /// Test-time augmentation for every <c>Predict</c>, <c>PredictBatch</c>, <c>Evaluate</c>, <c>PredictFaces</c> and <c>AnnotateFaces</c> call.
-    /// Default <see cref="FacialExpression.TestTimeAugmentation.None"/>. <see cref="Save"/> records it and
+    /// <see cref="FacialExpression.TestTimeAugmentation.None"/> for a newly trained model;
+    /// <see cref="FacialExpression.TestTimeAugmentation.Flip"/> for <see cref="LoadPretrained"/>'s model. <see cref="Save"/> records it and
     /// <see cref="Load(string)"/> restores it, so a loaded model predicts exactly as the saved one did;
     /// <see cref="Ensemble"/> keeps it when every member has the same setting.
     /// </summary>
@@ -503,8 +504,10 @@ public sealed partial class ExpressionModel : IDisposable
 
     /// <summary>
     /// Loads the FER2013 model shipped inside the package (no network access): an ensemble of two networks; labels
-    /// angry, disgust, fear, happy, neutral, sad, surprise; 48×48 grayscale face crops. Accuracy and limitations are
-    /// in docs/model-card.md.
+    /// angry, disgust, fear, happy, neutral, sad, surprise; 48×48 grayscale face crops. Its
+    /// <see cref="TestTimeAugmentation"/> is <see cref="FacialExpression.TestTimeAugmentation.Flip"/> (each face is
+    /// classified as it is and mirrored); set <see cref="FacialExpression.TestTimeAugmentation.None"/> for half the
+    /// cost and about one point less accuracy. Accuracy and limitations are in docs/model-card.md.
     /// </summary>
     /// <returns>A new model instance; dispose it when done.</returns>
     /// <exception cref="ModelFormatException">The embedded model is missing from this build of the package.</exception>

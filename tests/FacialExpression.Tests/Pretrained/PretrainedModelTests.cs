@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using FacialExpression.Tests.Faces;
 using FacialExpression.Tests.Fer2013;
+using SkiaSharp;
 
 namespace FacialExpression.Tests.Pretrained;
 
@@ -26,6 +28,26 @@ public sealed class PretrainedModelTests
         Assert.That(p.Scores.Keys, Is.EquivalentTo(Fer2013Labels));
         Assert.That(p.Scores.Values, Has.All.InRange(0f, 1f));
         Assert.That(p.Scores.Values.Sum(), Is.EqualTo(1f).Within(1e-4));
+    }
+
+    [Test]
+    public void LoadPretrained_AveragesTheFaceAndItsMirrorImageByDefault()
+    {
+        // The model card's headline setting: flip test-time augmentation, stored in the packaged file.
+        using var model = ExpressionModel.LoadPretrained();
+        Assert.That(model.TestTimeAugmentation, Is.EqualTo(TestTimeAugmentation.Flip));
+        var image = TestData.SomeTestImages(1)[0];
+        string mirrored;
+        using (var bitmap = FaceImages.Decode(image))
+        using (var flipped = FaceImages.Transform(bitmap, bitmap.Width, bitmap.Height, SKMatrix.CreateScaleTranslation(-1, 1, bitmap.Width, 0)))
+            mirrored = FaceImages.Save(flipped, "mirrored.png");
+        var byDefault = model.Predict(image).Scores;
+        model.TestTimeAugmentation = TestTimeAugmentation.None;
+        var face = model.Predict(image).Scores;
+        var mirror = model.Predict(mirrored).Scores;
+        Assert.That(face, Is.Not.EqualTo(mirror), "the drawn face is not symmetric, so the two views differ");
+        foreach (var label in Fer2013Labels)
+            Assert.That(byDefault[label], Is.EqualTo((face[label] + mirror[label]) / 2).Within(1e-5), label);
     }
 
     [Test]
