@@ -35,7 +35,7 @@ internal static class ViewStudy
             var data = DatasetReader.ReadFolder(folder, pre, throwOnUnreadable: false, metas[0].Labels);
             int size = data.ImageSize, k = data.Labels.Count, count = data.Count;
             Console.WriteLine($"{modelPath}: {nets.Length} network(s); {count} images of {folder}");
-            // probabilities[set][net] = count × k, summed over that set's views
+            // probabilities[set][net] = count × k, averaged over that set's views
             var sums = ViewSets.Select(_ => nets.Select(_ => new float[count * k]).ToArray()).ToArray();
             using (no_grad())
             {

@@ -33,10 +33,9 @@ var baselineOption = new Option<FileInfo?>("--baseline")
 {
     Description = "With --evaluate: also compare the evaluated model image by image with this model file on val (without and with flip test-time augmentation) and print exact McNemar tests, e.g. against src/FacialExpression/Pretrained/fer2013.fexm.",
 };
-var ttaOption = new Option<TestTimeAugmentation>("--tta")
+var ttaOption = new Option<TestTimeAugmentation?>("--tta")
 {
-    Description = "Test-time augmentation saved as the default of the model this run writes (the trained model, or the ensemble of --evaluate); the packaged model uses Flip. Evaluation reports all three either way.",
-    DefaultValueFactory = _ => TestTimeAugmentation.None,
+    Description = "Test-time augmentation saved as the default of the model this run writes (the trained model, or the ensemble of several --evaluate files; default: None, or the members' common setting); the packaged model uses Flip. Evaluation reports all three either way.",
 };
 var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, mixupOption, averagingOption, erasingOption, rotationOption, scaleOption, evaluateOption, baselineOption, ttaOption };
 // The work runs on its own task so that Ctrl+C reaches it as a cancelled token (System.CommandLine registers its
@@ -72,6 +71,11 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
         Console.Error.WriteLine("--baseline compares with the model given to --evaluate; add --evaluate MODEL.fexm.");
         return 2;
     }
+    if (parse.GetValue(ttaOption) is not null && parse.GetValue(evaluateOption) is { Length: 1 })
+    {
+        Console.Error.WriteLine("--tta sets the default of a model this run writes, but evaluating one file writes none; give several files to --evaluate (their ensemble is saved), or train.");
+        return 2;
+    }
     outDir.Create();
     var (train, val) = Splits(parse.GetValue(dataOption)?.FullName ?? Unpack(parse.GetValue(archiveOption)!, outDir));
     if (parse.GetValue(evaluateOption) is { Length: > 0 } existing)
@@ -88,7 +92,7 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
                 return 0;
             }
             using var ensemble = ExpressionModel.Ensemble(members);
-            ensemble.TestTimeAugmentation = parse.GetValue(ttaOption);
+            if (parse.GetValue(ttaOption) is { } ensembleTta) ensemble.TestTimeAugmentation = ensembleTta;
             var ensemblePath = Path.Combine(outDir.FullName, "fer2013-ensemble.fexm");
             ensemble.Save(ensemblePath);
             Console.WriteLine($"Saved the {ensemble.NetworkCount}-network ensemble of {string.Join(", ", existing.Select(f => f.FullName))} as {ensemblePath} ({new FileInfo(ensemblePath).Length / 1024} KiB, test-time augmentation {ensemble.TestTimeAugmentation})");
@@ -133,10 +137,10 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
     File.Copy(Path.Combine(options.CheckpointFolder, "learning-curve.csv"), Path.Combine(outDir.FullName, "learning-curve.csv"), overwrite: true);
     if (epochs.Count > 0) Console.WriteLine($"Training wall time of all {epochs[^1].Epoch} epochs, summed over every resumed segment: {epochs[^1].Elapsed:h\\:mm\\:ss}");
     var modelPath = Path.Combine(outDir.FullName, "fer2013.fexm");
-    model.TestTimeAugmentation = parse.GetValue(ttaOption);
+    if (parse.GetValue(ttaOption) is { } tta) model.TestTimeAugmentation = tta;
     model.Save(modelPath);
     savedModel = modelPath;
-    Console.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB)");
+    Console.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB, test-time augmentation {model.TestTimeAugmentation})");
     EvaluateAll(model, val, outDir, ct);
     return 0;
 }

@@ -6,7 +6,7 @@ namespace FacialExpression;
 /// <summary>Test-time augmentation used by <see cref="ExpressionModel"/> when predicting and evaluating.</summary>
 public enum TestTimeAugmentation
 {
-    /// <summary>One forward pass on the centre crop (default, fastest).</summary>
+    /// <summary>One forward pass on the centre crop: the fastest, and the default for trained models (<see cref="ExpressionModel.LoadPretrained"/> uses <see cref="Flip"/>).</summary>
     None,
 
     /// <summary>Average the centre crop and its mirror image (2 passes).</summary>

@@ -45,7 +45,7 @@ public sealed class PretrainedModelTests
         model.TestTimeAugmentation = TestTimeAugmentation.None;
         var face = model.Predict(image).Scores;
         var mirror = model.Predict(mirrored).Scores;
-        Assert.That(face, Is.Not.EqualTo(mirror), "the drawn face is not symmetric, so the two views differ");
+        Assert.That(Fer2013Labels.Max(l => Math.Abs(face[l] - mirror[l])), Is.GreaterThan(1e-3), "the drawn face is not symmetric, so the two views differ");
         foreach (var label in Fer2013Labels)
             Assert.That(byDefault[label], Is.EqualTo((face[label] + mirror[label]) / 2).Within(1e-5), label);
     }
