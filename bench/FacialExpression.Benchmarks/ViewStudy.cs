@@ -17,8 +17,9 @@ internal static class ViewStudy
 {
     private static readonly (string Name, Func<Tensor, int, List<Tensor>> Views)[] ViewSets =
     [
-        ("centre crop (None)", (x, crop) => [BatchAugmenter.CenterCrop(x, crop)]),
-        ("centre crop + flip (Flip)", (x, crop) => [BatchAugmenter.CenterCrop(x, crop), BatchAugmenter.CenterCrop(x, crop).flip(3)]),
+        // The library's own view sets, as Predict and Evaluate use them.
+        ("centre crop (None)", (x, crop) => ExpressionModel.Views(x, (int)x.shape[2], crop, TestTimeAugmentation.None)),
+        ("centre crop + flip (Flip)", (x, crop) => ExpressionModel.Views(x, (int)x.shape[2], crop, TestTimeAugmentation.Flip)),
         ("whole image", (x, _) => [x]),
         ("whole image + flip", (x, _) => [x, x.flip(3)]),
         ("centre crop + whole image, + flips", (x, crop) => [BatchAugmenter.CenterCrop(x, crop), BatchAugmenter.CenterCrop(x, crop).flip(3), x, x.flip(3)]),

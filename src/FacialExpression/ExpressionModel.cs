@@ -444,7 +444,7 @@ public sealed partial class ExpressionModel : IDisposable
         return result;
     }
 
-    private static List<Tensor> Views(Tensor x, int size, int crop, TestTimeAugmentation tta)
+    internal static List<Tensor> Views(Tensor x, int size, int crop, TestTimeAugmentation tta)
     {
         var center = BatchAugmenter.CenterCrop(x, crop);
         var views = new List<Tensor> { center };
