@@ -17,8 +17,10 @@ var lrOption = new Option<double>("--lr") { Description = "Peak learning rate.",
 var batchOption = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 64 };
 var seedOption = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 1 };
 var precisionOption = new Option<TrainingPrecision>("--precision") { Description = "Arithmetic of the training passes.", DefaultValueFactory = _ => TrainingPrecision.Float32 };
-var threadsOption = new Option<int?>("--threads") { Description = "Threads for the tensor work (default: all cores). The model card's recipe trains two ensemble members side by side, each with --threads 1 on its own core." };
 var defaults = new ExpressionTrainingOptions();
+var threadsOption = new Option<int?>("--threads") { Description = "Threads for the tensor work, per network (default: all cores, divided among the networks). The model card's recipe trains two ensemble members side by side, each with --threads 1 on its own core." };
+var networksOption = new Option<int>("--networks") { Description = "Networks trained at once in this process, one thread each; the model is their ensemble.", DefaultValueFactory = _ => defaults.Networks };
+var mutualOption = new Option<double>("--mutual-learning") { Description = "Weight of mutual learning between the networks (needs --networks 2 or more; 0 = off).", DefaultValueFactory = _ => defaults.MutualLearning };
 var mixupOption = new Option<double>("--mixup") { Description = "Mixup α (0 = off).", DefaultValueFactory = _ => defaults.MixupAlpha };
 var averagingOption = new Option<double>("--weight-averaging") { Description = "Decay of the weights' moving average, e.g. 0.999 (0 = off).", DefaultValueFactory = _ => defaults.WeightAveragingDecay };
 var erasingOption = new Option<double>("--erasing") { Description = "Random-erasing probability.", DefaultValueFactory = _ => defaults.RandomErasingProbability };
@@ -37,7 +39,7 @@ var ttaOption = new Option<TestTimeAugmentation?>("--tta")
 {
     Description = "Test-time augmentation saved as the default of the model this run writes (the trained model, or the ensemble of several --evaluate files; default: None, or the members' common setting); the packaged model uses Flip. Evaluation reports all three either way.",
 };
-var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, mixupOption, averagingOption, erasingOption, rotationOption, scaleOption, evaluateOption, baselineOption, ttaOption };
+var root = new RootCommand("Train and evaluate the FER2013 expression model.") { dataOption, archiveOption, outOption, epochsOption, archOption, lrOption, batchOption, seedOption, precisionOption, threadsOption, networksOption, mutualOption, mixupOption, averagingOption, erasingOption, rotationOption, scaleOption, evaluateOption, baselineOption, ttaOption };
 // The work runs on its own task so that Ctrl+C reaches it as a cancelled token (System.CommandLine registers its
 // signal handler only once the action has returned a task).
 string? savedModel = null; // set once the trained model is saved, for the Ctrl+C message
@@ -114,6 +116,8 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
         Seed = parse.GetValue(seedOption),
         Precision = parse.GetValue(precisionOption),
         Threads = parse.GetValue(threadsOption),
+        Networks = parse.GetValue(networksOption),
+        MutualLearning = parse.GetValue(mutualOption),
         MixupAlpha = parse.GetValue(mixupOption),
         WeightAveragingDecay = parse.GetValue(averagingOption),
         RandomErasingProbability = parse.GetValue(erasingOption),

@@ -40,12 +40,13 @@ public sealed partial class ExpressionModel : IDisposable
     public int ImageSize => _metas[0].ImageSize;
 
     /// <summary>
-    /// Validation accuracy of the kept (best) epoch when the model was trained, or <c>null</c> without validation data
-    /// and for ensembles (measure those with <see cref="Evaluate(string, CancellationToken)"/>).
+    /// Validation accuracy of the kept (best) epoch when the model was trained (of the ensemble, for a model trained with
+    /// <see cref="ExpressionTrainingOptions.Networks"/> above 1), or <c>null</c> without validation data and for
+    /// ensembles made by <see cref="Ensemble"/> (measure those with <see cref="Evaluate(string, CancellationToken)"/>).
     /// </summary>
-    public double? ValidationAccuracy => _nets.Length == 1 ? _metas[0].ValidationAccuracy : null;
+    public double? ValidationAccuracy => _nets.Length == (_metas[0].Options?.Networks ?? 1) ? _metas[0].ValidationAccuracy : null;
 
-    /// <summary>How many networks vote: 1 for a trained model, more for one made by <see cref="Ensemble"/>.</summary>
+    /// <summary>How many networks vote: <see cref="ExpressionTrainingOptions.Networks"/> for a trained model (1 by default), more for one made by <see cref="Ensemble"/>.</summary>
     public int NetworkCount => _nets.Length;
 
     /// <summary>
@@ -179,13 +180,13 @@ public sealed partial class ExpressionModel : IDisposable
             Message = $"Training on {train.Describe()}" + (validation is null ? "; no validation." : $"; validating on {validation.Count} images."),
         });
         var outcome = Trainer.Run(train, validation, o, progress, ct);
-        var meta = new ModelMetadata
+        var metas = outcome.Nets.Select(net => new ModelMetadata
         {
             Labels = all.Labels.ToArray(), ImageSize = o.ImageSize, CropSize = o.EffectiveCropSize, Architecture = o.Architecture,
-            Dropout = o.Dropout, Mean = outcome.Net.Mean, Std = outcome.Net.Std, Options = o with { CheckpointFolder = null },
+            Dropout = o.Dropout, Mean = net.Mean, Std = net.Std, Options = o with { CheckpointFolder = null },
             EpochsRun = outcome.EpochsRun, BestEpoch = outcome.BestEpoch, ValidationAccuracy = outcome.BestValidationAccuracy,
-        };
-        return new ExpressionModel([outcome.Net], pre, [meta]);
+        }).ToArray();
+        return new ExpressionModel(outcome.Nets.ToArray(), pre, metas);
     }
 
     /// <summary>

@@ -168,8 +168,9 @@ public sealed record ExpressionTrainingOptions
     public string? CheckpointFolder { get; init; }
 
     /// <summary>
-    /// CPU threads libtorch may use while training. Default <c>null</c>: all logical cores. 1 to 1024. libtorch's
-    /// thread count is process-wide; training sets it and restores the previous count when it ends.
+    /// CPU threads libtorch may use while training, for each network when <see cref="Networks"/> is more than one.
+    /// Default <c>null</c>: all logical cores (divided among the networks). 1 to 1024. libtorch's thread count is
+    /// process-wide; training sets it and restores the previous count when it ends.
     /// </summary>
     public int? Threads { get; init; }
 
@@ -179,6 +180,29 @@ public sealed record ExpressionTrainingOptions
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] // keeps checkpoints written before this option resumable
     public TrainingPrecision Precision { get; init; } = TrainingPrecision.Float32;
+
+    /// <summary>
+    /// How many networks to train at once, each on its own thread (and so its own core), in lockstep over the same
+    /// shuffled batches, with its own initial weights, augmentation and dropout. The returned model is their ensemble
+    /// (see <see cref="ExpressionModel.Ensemble"/>); validation, early stopping and the kept epoch use the ensemble's
+    /// accuracy. Default 1; 1 to 16. With more than one, <see cref="Threads"/> counts per network and defaults to the
+    /// logical cores divided among the networks.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] // checkpoints fingerprint 1 as 0, so folders written before this option resume
+    public int Networks { get; init; } = 1;
+
+    /// <summary>
+    /// Mutual learning (Zhang et al., 2018): each network's loss adds this weight times the Kullback-Leibler
+    /// divergence from the other networks' mean predicted probabilities (on their own augmentation of the same images,
+    /// not back-propagated into them) to its own, so the networks teach each other the similarities between
+    /// expressions that one-hot labels do not carry. Default 0 (off); 0 to 10; needs <see cref="Networks"/> of 2 or
+    /// more and no <see cref="MixupAlpha"/>.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] // keeps checkpoints written before this option resumable
+    public double MutualLearning { get; init; }
+
+    /// <summary>libtorch threads for each network: <see cref="Threads"/>, or the logical cores divided among the networks.</summary>
+    internal int ThreadsPerNetwork => Threads ?? Math.Max(1, Environment.ProcessorCount / Networks);
 
     internal int EffectiveCropSize => CropSize ?? (int)Math.Round(ImageSize * 5.0 / 6.0);
 
@@ -208,6 +232,12 @@ public sealed record ExpressionTrainingOptions
         Guard.InRange(MixupAlpha, 0, 10, nameof(MixupAlpha));
         Guard.InRange(WeightAveragingDecay, 0, 0.99999, nameof(WeightAveragingDecay));
         if (Threads is int t) Guard.InRange(t, 1, 1024, nameof(Threads));
+        Guard.InRange(Networks, 1, 16, nameof(Networks));
+        Guard.InRange(MutualLearning, 0, 10, nameof(MutualLearning));
+        if (MutualLearning > 0 && Networks < 2)
+            throw new ArgumentOutOfRangeException(nameof(MutualLearning), MutualLearning, $"MutualLearning ({MutualLearning}) needs two or more networks to learn from each other; set Networks to 2 or more, or MutualLearning to 0.");
+        if (MutualLearning > 0 && MixupAlpha > 0)
+            throw new ArgumentOutOfRangeException(nameof(MutualLearning), MutualLearning, $"MutualLearning ({MutualLearning}) cannot be combined with MixupAlpha ({MixupAlpha}): the networks' predictions on blended images are no target for each other. Set one of them to 0.");
         Guard.Defined(Optimizer, nameof(Optimizer));
         Guard.Defined(Schedule, nameof(Schedule));
         Guard.Defined(Precision, nameof(Precision));

@@ -24,6 +24,7 @@ internal sealed class ExpressionNet : Module<Tensor, Tensor>
     private readonly Module<Tensor, Tensor>[] _layers;
     private readonly Dropout dropout;
     private readonly Linear classifier;
+    private readonly double _dropoutRate;
     private readonly float _mean;
     private readonly float _std;
 
@@ -50,6 +51,7 @@ internal sealed class ExpressionNet : Module<Tensor, Tensor>
         features = Sequential(layers);
         _layers = layers.Select(l => l.Item2).ToArray();
         dropout = Dropout(dropoutRate);
+        _dropoutRate = dropoutRate;
         classifier = Linear(cin, classes);
         _mean = mean;
         _std = std;
@@ -65,6 +67,12 @@ internal sealed class ExpressionNet : Module<Tensor, Tensor>
     /// same either way up to floating-point rounding; <c>false</c> exists to compare the two.
     /// </summary>
     public bool ChannelsLast { get; set; } = true;
+
+    /// <summary>
+    /// When set, dropout draws its mask from this generator instead of libtorch's global one, so networks trained on
+    /// several threads at once stay reproducible. <c>null</c> (the default) uses the <see cref="TorchSharp.Modules.Dropout"/> module.
+    /// </summary>
+    public Generator? DropoutGenerator { get; set; }
 
     public float Mean => _mean;
     public float Std => _std;
@@ -98,7 +106,14 @@ internal sealed class ExpressionNet : Module<Tensor, Tensor>
             }
             x = next;
         }
-        x = dropout.call(x);
+        x = DropoutGenerator is { } gen && training && _dropoutRate > 0 ? DropWith(x, _dropoutRate, gen) : dropout.call(x);
         return classifier.call(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Inverted dropout, as <see cref="TorchSharp.Modules.Dropout"/> computes it, with the mask drawn from <paramref name="gen"/>.</summary>
+    private static Tensor DropWith(Tensor x, double p, Generator gen)
+    {
+        using var keep = rand(x.shape, generator: gen).ge_(p);
+        return x * keep.to(x.dtype) * (float)(1 / (1 - p));
     }
 }

@@ -26,6 +26,13 @@ internal sealed class BFloat16Copy : IDisposable
         _buffers = master.named_buffers().Select(b => (b.buffer, workBuffers[b.name])).ToArray();
     }
 
+    /// <summary>The generator the working copy's dropout draws from (see <see cref="ExpressionNet.DropoutGenerator"/>).</summary>
+    public Generator? DropoutGenerator
+    {
+        get => _work.DropoutGenerator;
+        set => _work.DropoutGenerator = value;
+    }
+
     /// <summary>Loads the master's current weights into the copy and returns its float32 logits for <paramref name="x"/>.</summary>
     public Tensor Forward(Tensor x)
     {

@@ -8,12 +8,14 @@ using OptimizerHelper = TorchSharp.Modules.OptimizerHelper;
 
 namespace FacialExpression.Training;
 
-/// <summary>Result of a training run: the trained network (best epoch restored) and a summary.</summary>
-internal sealed record TrainingOutcome(ExpressionNet Net, int EpochsRun, int BestEpoch, double? BestValidationAccuracy, double SecondsPerEpoch, double ImagesPerSecond, IReadOnlyList<TrainingProgress> History);
+/// <summary>Result of a training run: the trained networks (one, or an ensemble's; best epoch restored) and a summary.</summary>
+internal sealed record TrainingOutcome(IReadOnlyList<ExpressionNet> Nets, int EpochsRun, int BestEpoch, double? BestValidationAccuracy, double SecondsPerEpoch, double ImagesPerSecond, IReadOnlyList<TrainingProgress> History);
 
 /// <summary>
 /// The training loop: seeded shuffling, batched augmentation and optional mixup, SGD/AdamW with a per-step schedule, validation every
 /// epoch, optional weight averaging, early stopping that restores the best weights, and optional per-epoch checkpoints for resuming.
+/// Several networks (<see cref="ExpressionTrainingOptions.Networks"/>) train in lockstep, one thread each, optionally teaching
+/// each other (<see cref="ExpressionTrainingOptions.MutualLearning"/>); they are validated and selected as an ensemble.
 /// </summary>
 internal static class Trainer
 {
@@ -26,20 +28,16 @@ internal static class Trainer
         TorchRuntime.EnsureLoaded();
         // libtorch's thread count is process-wide: set for this run, restored in the finally block below.
         int callersThreads = torch.get_num_threads();
-        torch.set_num_threads(o.Threads ?? Environment.ProcessorCount);
+        torch.set_num_threads(o.ThreadsPerNetwork);
         var clock = Stopwatch.StartNew();
         int size = train.ImageSize, crop = o.EffectiveCropSize, classes = train.Labels.Count;
         var (mean, std) = MeanStd(train.Pixels);
 
-        torch.manual_seed(o.Seed);
-        var net = new ExpressionNet(o.Architecture, classes, o.Dropout, mean, std);
-        OptimizerHelper? optimizer = null;
-        BFloat16Copy? bf16 = null;
-        WeightAverage? average = null;
+        var learners = new List<Learner>();
         Tensor? xTrain = null, yTrain = null, xVal = null, yVal = null;
-        var succeeded = false;
         try
         {
+            for (int k = 0; k < o.Networks; k++) learners.Add(new Learner(k, o, classes, mean, std));
             xTrain = tensor(train.Pixels, [train.Count, 1, size, size]);
             yTrain = tensor(train.Targets.Select(t => (long)t).ToArray());
             if (validation is { Count: > 0 })
@@ -48,13 +46,6 @@ internal static class Trainer
                 yVal = tensor(validation.Targets.Select(t => (long)t).ToArray());
             }
 
-            var parameters = net.parameters().ToArray();
-            optimizer = o.Optimizer == ExpressionOptimizer.AdamW
-                ? optim.AdamW(parameters, o.LearningRate, beta1: o.Momentum, weight_decay: o.WeightDecay)
-                : optim.SGD(parameters, o.LearningRate, momentum: o.Momentum, nesterov: o.Momentum > 0, weight_decay: o.WeightDecay);
-
-            if (o.Precision == TrainingPrecision.BFloat16) bf16 = new BFloat16Copy(net, o.Architecture, classes, o.Dropout);
-            if (o.WeightAveragingDecay > 0) average = new WeightAverage(net, o.Architecture, classes, o.Dropout, o.WeightAveragingDecay);
             var augmenter = new BatchAugmenter(o);
             int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
             long totalSteps = (long)stepsPerEpoch * o.Epochs;
@@ -62,15 +53,14 @@ internal static class Trainer
             var checkpoint = o.CheckpointFolder is null ? null : new Checkpoint(o.CheckpointFolder, o);
             int startEpoch = 1, bestEpoch = 0, sinceBest = 0;
             double bestAcc = double.NegativeInfinity;
-            Dictionary<string, Tensor>? bestWeights = null;
             var earlierSegments = TimeSpan.Zero;
-            if (checkpoint?.TryResume(net, optimizer, average?.Net, out var state) == true)
+            if (checkpoint?.TryResume(learners, out var state) == true)
             {
                 startEpoch = state!.Epoch + 1; bestEpoch = state.BestEpoch; bestAcc = state.BestAccuracy; sinceBest = state.SinceBest;
                 history.AddRange(state.History);
                 // Elapsed counts the training time of every segment, so a resumed run continues the count.
                 earlierSegments = state.History.Count > 0 ? state.History[^1].Elapsed : TimeSpan.Zero;
-                bestWeights = checkpoint.LoadBest(net, state);
+                foreach (var l in learners) l.BestWeights = checkpoint.LoadBest(l, state);
                 progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Elapsed = earlierSegments + clock.Elapsed, Message = $"Resumed from checkpoint after epoch {state.Epoch} in '{o.CheckpointFolder}'." });
             }
 
@@ -84,68 +74,86 @@ internal static class Trainer
                 // Per-epoch seeds make a resumed run identical to an uninterrupted one.
                 torch.manual_seed(o.Seed * 100_003L + epoch);
                 using var gen = new Generator((ulong)(o.Seed * 1_000_003L + epoch));
-                var mixup = o.MixupAlpha > 0 ? new Mixup(o.MixupAlpha, unchecked(o.Seed * 7_919 + epoch)) : null;
-                net.train();
-                double lossSum = 0; long correct = 0, seen = 0;
-                using (var perm = randperm(train.Count, generator: gen))
+                using var perm = randperm(train.Count, generator: gen);
+                using var exchange = o.MutualLearning > 0 ? new PeerExchange(learners.Count) : null;
+                RunOnEach(learners, o, ct, (l, token) =>
                 {
+                    // A single network draws its augmentation from the shuffling generator and its dropout from libtorch's
+                    // global one, as it always has; networks on several threads each get a generator of their own.
+                    using var own = learners.Count == 1 ? null : new Generator(unchecked((ulong)(o.Seed * 1_000_003L + epoch) + 0x9E3779B97F4A7C15UL * (ulong)l.Index));
+                    l.UseDropoutGenerator(own);
+                    var mixup = o.MixupAlpha > 0 ? new Mixup(o.MixupAlpha, unchecked(o.Seed * 7_919 + epoch + 104_729 * l.Index)) : null;
+                    l.Net.train();
+                    l.LossSum = 0; l.Correct = 0; l.Seen = 0;
                     for (int step = 0; step < stepsPerEpoch; step++)
                     {
-                        ct.ThrowIfCancellationRequested();
+                        token.ThrowIfCancellationRequested();
                         using var scope = NewDisposeScope();
                         long globalStep = (long)(epoch - 1) * stepsPerEpoch + step;
-                        lastLr = Schedules.LearningRate(o, globalStep, totalSteps, stepsPerEpoch);
-                        foreach (var g in optimizer.ParamGroups) g.LearningRate = lastLr;
+                        double lr = Schedules.LearningRate(o, globalStep, totalSteps, stepsPerEpoch);
+                        foreach (var g in l.Optimizer.ParamGroups) g.LearningRate = lr;
                         int start = step * o.BatchSize, count = Math.Min(o.BatchSize, train.Count - start);
                         var idx = perm.narrow(0, start, count);
-                        var x = augmenter.Augment(xTrain.index_select(0, idx), gen);
+                        var x = augmenter.Augment(xTrain.index_select(0, idx), own ?? gen);
                         var y = yTrain.index_select(0, idx);
                         double lambda = 1;
                         Tensor? partner = null;
-                        if (mixup is not null) (x, lambda, partner) = mixup.Mix(x, gen);
-                        var logits = bf16?.Forward(x) ?? net.call(x);
+                        if (mixup is not null) (x, lambda, partner) = mixup.Mix(x, own ?? gen);
+                        var logits = l.Logits(x);
                         var loss = partner is null
                             ? nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing)
                             : Mixup.Loss(logits, y, lambda, partner, o.LabelSmoothing);
+                        if (exchange is not null)
+                        {
+                            var logProbs = nn.functional.log_softmax(logits, 1);
+                            using (no_grad()) exchange.Publish(l.Index, logProbs.exp());
+                            var peers = exchange.MeanOfOthers(l.Index, token);
+                            // KL(peers ‖ own), averaged over the batch; the peers' probabilities are constants here.
+                            var kl = (peers * (peers.clamp_min(1e-8).log() - logProbs)).sum(1).mean();
+                            loss = loss + kl * o.MutualLearning;
+                        }
                         var yCounted = partner is not null && lambda < 0.5 ? y.index_select(0, partner) : y;
-                        optimizer.zero_grad();
-                        loss.backward();
-                        bf16?.TransferGradients();
-                        optimizer.step();
-                        average?.Update(globalStep);
-                        lossSum += loss.item<float>() * count;
-                        correct += logits.argmax(1).eq(yCounted).sum().item<long>();
-                        seen += count;
+                        l.Step(loss, globalStep);
+                        l.LossSum += loss.item<float>() * count;
+                        l.Correct += logits.argmax(1).eq(yCounted).sum().item<long>();
+                        l.Seen += count;
+                        if (l.Index == 0) lastLr = lr;
                     }
-                }
+                    l.UseDropoutGenerator(null);
+                });
                 double seconds = epochClock.Elapsed.TotalSeconds;
+                long seen = learners[0].Seen;
                 trainSeconds += seconds; trainImages += seen;
-                // With weight averaging, the averaged network is the one validated, selected and returned; the raw
-                // network's loss and accuracy are reported alongside, on the epochs RawValidationInterval describes.
-                var kept = average?.Net ?? net;
+                // With weight averaging, the averaged networks are the ones validated, selected and returned; the raw
+                // networks' loss and accuracy are reported alongside, on the epochs RawValidationInterval describes.
                 double? vLoss = null, vAcc = null, rawLoss = null, rawAcc = null;
                 if (xVal is not null)
                 {
-                    (vLoss, vAcc) = Validate(kept, xVal, yVal!, crop, ct);
-                    if (average is not null && (epoch == 1 || epoch % RawValidationInterval == 0 || epoch == o.Epochs))
-                        (rawLoss, rawAcc) = Validate(net, xVal, yVal!, crop, ct);
+                    (vLoss, vAcc) = Validate(learners, l => l.Kept, xVal, yVal!, crop, o, ct);
+                    if (learners[0].Average is not null && (epoch == 1 || epoch % RawValidationInterval == 0 || epoch == o.Epochs))
+                        (rawLoss, rawAcc) = Validate(learners, l => l.Net, xVal, yVal!, crop, o, ct);
                 }
                 bool best = vAcc is double a ? a > bestAcc : true;
                 if (best)
                 {
                     bestAcc = vAcc ?? double.NegativeInfinity; bestEpoch = epoch; sinceBest = 0;
-                    DisposeAll(bestWeights);
-                    bestWeights = CloneWeights(kept);
+                    foreach (var l in learners)
+                    {
+                        DisposeAll(l.BestWeights);
+                        l.BestWeights = CloneWeights(l.Kept);
+                    }
                 }
                 else sinceBest++;
                 var report = new TrainingProgress
                 {
-                    Epoch = epoch, TotalEpochs = o.Epochs, TrainLoss = lossSum / seen, TrainAccuracy = (double)correct / seen,
+                    Epoch = epoch, TotalEpochs = o.Epochs,
+                    TrainLoss = learners.Sum(l => l.LossSum) / learners.Sum(l => l.Seen),
+                    TrainAccuracy = (double)learners.Sum(l => l.Correct) / learners.Sum(l => l.Seen),
                     ValidationLoss = vLoss, ValidationAccuracy = vAcc, RawValidationLoss = rawLoss, RawValidationAccuracy = rawAcc, LearningRate = lastLr, Elapsed = earlierSegments + clock.Elapsed,
                     ImagesPerSecond = seen / seconds, IsBestEpoch = best,
                 };
                 history.Add(report);
-                checkpoint?.Save(net, optimizer, average?.Net, new CheckpointState(epoch, bestEpoch, bestAcc, sinceBest, history), best);
+                checkpoint?.Save(learners, new CheckpointState(epoch, bestEpoch, bestAcc, sinceBest, history), best);
                 progress?.Report(report);
                 if (xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience)
                 {
@@ -154,22 +162,105 @@ internal static class Trainer
                     break;
                 }
             }
-            if (bestWeights is not null) RestoreWeights(net, bestWeights);
-            DisposeAll(bestWeights);
-            net.eval();
-            succeeded = true;
+            foreach (var l in learners)
+            {
+                if (l.BestWeights is not null) RestoreWeights(l.Net, l.BestWeights);
+                l.Net.eval();
+            }
             int epochsRun = Math.Min(epoch - 1, o.Epochs) - startEpoch + 1;
-            return new TrainingOutcome(net, Math.Min(epoch - 1, o.Epochs), bestEpoch, double.IsNegativeInfinity(bestAcc) ? null : bestAcc,
+            return new TrainingOutcome(learners.Select(l => l.ReleaseNet()).ToArray(), Math.Min(epoch - 1, o.Epochs), bestEpoch, double.IsNegativeInfinity(bestAcc) ? null : bestAcc,
                 epochsRun > 0 ? trainSeconds / epochsRun : 0, trainSeconds > 0 ? trainImages / trainSeconds : 0, history);
         }
         finally
         {
             torch.set_num_threads(callersThreads);
-            optimizer?.Dispose();
-            bf16?.Dispose();
-            average?.Dispose();
+            foreach (var l in learners) l.Dispose();
             xTrain?.Dispose(); yTrain?.Dispose(); xVal?.Dispose(); yVal?.Dispose();
-            if (!succeeded) net.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> for every learner: inline for one, otherwise on one thread per learner (each with
+    /// <see cref="ExpressionTrainingOptions.ThreadsPerNetwork"/> libtorch threads). When one fails, the others are
+    /// cancelled through the token they are given, and the first real failure (or the caller's cancellation) is thrown.
+    /// </summary>
+    private static void RunOnEach(IReadOnlyList<Learner> learners, ExpressionTrainingOptions o, CancellationToken ct, Action<Learner, CancellationToken> work)
+    {
+        if (learners.Count == 1)
+        {
+            work(learners[0], ct);
+            return;
+        }
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var errors = new Exception?[learners.Count];
+        var threads = learners.Select((l, k) => new Thread(() =>
+        {
+            try
+            {
+                torch.set_num_threads(o.ThreadsPerNetwork);
+                work(l, stop.Token);
+            }
+            catch (Exception e)
+            {
+                errors[k] = e;
+                stop.Cancel();
+            }
+        }) { IsBackground = true, Name = $"FacialExpression network {k + 1}" }).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+        var failure = errors.FirstOrDefault(e => e is not null and not OperationCanceledException);
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        ct.ThrowIfCancellationRequested();
+        if (errors.FirstOrDefault(e => e is not null) is { } other) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(other);
+    }
+
+    /// <summary>
+    /// Mean loss and accuracy on the centre crops of a validation set, of one network or of the ensemble of all
+    /// learners' networks (their probabilities averaged), in eval mode without gradients; modes are restored.
+    /// </summary>
+    private static (double Loss, double Accuracy) Validate(IReadOnlyList<Learner> learners, Func<Learner, ExpressionNet> pick,
+        Tensor x, Tensor y, int crop, ExpressionTrainingOptions o, CancellationToken ct)
+    {
+        if (learners.Count == 1) return Validate(pick(learners[0]), x, y, crop, ct);
+        var probabilities = new Tensor[learners.Count];
+        try
+        {
+            RunOnEach(learners, o, ct, (l, token) => probabilities[l.Index] = Probabilities(pick(l), x, crop, token));
+            using var scope = NewDisposeScope();
+            var mean = stack(probabilities).mean([0L]);
+            double loss = -mean.gather(1, y.unsqueeze(1)).clamp_min(1e-12).log().mean().item<float>();
+            double accuracy = (double)mean.argmax(1).eq(y).sum().item<long>() / y.shape[0];
+            return (loss, accuracy);
+        }
+        finally
+        {
+            foreach (var p in probabilities) p?.Dispose();
+        }
+    }
+
+    /// <summary>Class probabilities of one network on the centre crops of <paramref name="x"/>; the network's mode is restored.</summary>
+    private static Tensor Probabilities(ExpressionNet net, Tensor x, int crop, CancellationToken ct)
+    {
+        bool wasTraining = net.training;
+        net.eval();
+        using var noGrad = no_grad();
+        var parts = new List<Tensor>();
+        try
+        {
+            const int batch = 512;
+            for (long start = 0; start < x.shape[0]; start += batch)
+            {
+                ct.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                var xb = BatchAugmenter.CenterCrop(x.narrow(0, start, Math.Min(batch, x.shape[0] - start)), crop);
+                parts.Add(nn.functional.softmax(net.call(xb), 1).MoveToOuterDisposeScope());
+            }
+            return cat(parts, 0);
+        }
+        finally
+        {
+            foreach (var p in parts) p.Dispose();
+            if (wasTraining) net.train();
         }
     }
 
@@ -265,36 +356,54 @@ internal sealed class Checkpoint
     {
         _folder = Path.GetFullPath(folder);
         Directory.CreateDirectory(_folder);
-        // Epochs, patience, threads and precision may change between sessions: the weights are float32 either way.
-        _fingerprint = JsonSerializer.Serialize(o with { CheckpointFolder = null, Epochs = 0, EarlyStoppingPatience = 0, Threads = null, Precision = TrainingPrecision.Float32 });
+        _fingerprint = Fingerprint(o);
     }
+
+    /// <summary>
+    /// The options a checkpoint must be resumed with, as JSON. Epochs, patience, threads and precision may change
+    /// between sessions (the weights are float32 either way). Options added after the first release are omitted at
+    /// their defaults so that folders written before them resume; <see cref="ExpressionTrainingOptions.Networks"/> is
+    /// written as 0 (omitted) when it is 1.
+    /// </summary>
+    internal static string Fingerprint(ExpressionTrainingOptions o) =>
+        JsonSerializer.Serialize(o with { CheckpointFolder = null, Epochs = 0, EarlyStoppingPatience = 0, Threads = null, Precision = TrainingPrecision.Float32, Networks = o.Networks == 1 ? 0 : o.Networks });
 
     private string StatePath => Path.Combine(_folder, "state.json");
     private string CurvePath => Path.Combine(_folder, "learning-curve.csv");
-    private string EpochPath(int epoch, string kind) => Path.Combine(_folder, $"epoch-{epoch:D4}.{kind}");
-    private string BestPath(int epoch) => Path.Combine(_folder, $"best-{epoch:D4}.weights");
+    private string EpochPath(int epoch, string kind, int network) => Path.Combine(_folder, $"epoch-{epoch:D4}{NetworkPart(network)}.{kind}");
+    private string BestPath(int epoch, int network) => Path.Combine(_folder, $"best-{epoch:D4}{NetworkPart(network)}.weights");
+    private static string NetworkPart(int network) => network == 0 ? "" : $".net{network + 1}";
 
-    /// <summary>Writes the epoch's checkpoint; <paramref name="average"/> is the weight-averaged network, when there is one, and is what "best" refers to.</summary>
-    public void Save(ExpressionNet net, OptimizerHelper optimizer, ExpressionNet? average, CheckpointState state, bool isBest)
+    /// <summary>
+    /// Writes the epoch's checkpoint for every learner: raw weights, optimiser state, weight average when there is one,
+    /// and the kept network's weights when the epoch is the best. Network 1's files have the names a single-network run
+    /// has always used; network k's carry <c>.netk</c> before the extension.
+    /// </summary>
+    public void Save(IReadOnlyList<Learner> learners, CheckpointState state, bool isBest)
     {
-        AtomicFile.Write(EpochPath(state.Epoch, "weights"), s => net.save(s));
-        AtomicFile.Write(EpochPath(state.Epoch, "optimizer"), s => { using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); optimizer.save_state_dict(w); });
-        if (average is not null) AtomicFile.Write(EpochPath(state.Epoch, "average"), s => average.save(s));
-        if (isBest) AtomicFile.Write(BestPath(state.Epoch), s => (average ?? net).save(s));
+        foreach (var l in learners)
+        {
+            AtomicFile.Write(EpochPath(state.Epoch, "weights", l.Index), s => l.Net.save(s));
+            AtomicFile.Write(EpochPath(state.Epoch, "optimizer", l.Index), s => { using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); l.Optimizer.save_state_dict(w); });
+            if (l.Average is not null) AtomicFile.Write(EpochPath(state.Epoch, "average", l.Index), s => l.Average.Net.save(s));
+            if (isBest) AtomicFile.Write(BestPath(state.Epoch, l.Index), s => l.Kept.save(s));
+        }
         AtomicFile.WriteText(CurvePath, LearningCurve.ToCsv(state.History));
         // The state file is written last: it is what marks the epoch as complete and names its files.
         AtomicFile.WriteText(StatePath, JsonSerializer.Serialize(new StoredState(_fingerprint, state)));
-        var keep = new HashSet<string>(StringComparer.Ordinal)
+        var keep = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var l in learners)
         {
-            EpochPath(state.Epoch, "weights"), EpochPath(state.Epoch, "optimizer"), EpochPath(state.Epoch, "average"), BestPath(state.BestEpoch),
-        };
+            keep.Add(EpochPath(state.Epoch, "weights", l.Index)); keep.Add(EpochPath(state.Epoch, "optimizer", l.Index));
+            keep.Add(EpochPath(state.Epoch, "average", l.Index)); keep.Add(BestPath(state.BestEpoch, l.Index));
+        }
         var earlierLayout = new[] { "last.weights", "last.optimizer", "average.weights", "best.weights" }.Select(n => Path.Combine(_folder, n));
         foreach (var stale in Directory.EnumerateFiles(_folder, "epoch-*").Concat(Directory.EnumerateFiles(_folder, "best-*")).Concat(earlierLayout)
                      .Where(f => !keep.Contains(f) && File.Exists(f)).ToList())
             File.Delete(stale);
     }
 
-    public bool TryResume(ExpressionNet net, OptimizerHelper optimizer, ExpressionNet? average, out CheckpointState? state)
+    public bool TryResume(IReadOnlyList<Learner> learners, out CheckpointState? state)
     {
         state = null;
         if (!File.Exists(StatePath)) return false;
@@ -305,21 +414,25 @@ internal sealed class Checkpoint
         if (stored.Options != _fingerprint)
             throw new InvalidOperationException($"Checkpoint folder '{_folder}' holds a run with different training options ({Differences(stored.Options, _fingerprint)}). Use the same options to resume, or another (or empty) CheckpointFolder to start afresh.");
         int epoch = stored.State.Epoch;
-        Load(net, Existing(EpochPath(epoch, "weights"), "last.weights"));
-        using (var s = File.OpenRead(Existing(EpochPath(epoch, "optimizer"), "last.optimizer"))) using (var r = new BinaryReader(s)) optimizer.load_state_dict(r);
-        if (average is not null) Load(average, Existing(EpochPath(epoch, "average"), "average.weights"));
+        foreach (var l in learners)
+        {
+            Load(l.Net, Existing(EpochPath(epoch, "weights", l.Index), "last.weights", l.Index));
+            using (var s = File.OpenRead(Existing(EpochPath(epoch, "optimizer", l.Index), "last.optimizer", l.Index))) using (var r = new BinaryReader(s)) l.Optimizer.load_state_dict(r);
+            if (l.Average is not null) Load(l.Average.Net, Existing(EpochPath(epoch, "average", l.Index), "average.weights", l.Index));
+        }
         state = stored.State;
         return true;
     }
 
-    /// <summary>The best epoch's weights (of the averaged network when there is one), leaving <paramref name="net"/> as it was.</summary>
-    public Dictionary<string, Tensor>? LoadBest(ExpressionNet net, CheckpointState state)
+    /// <summary>The best epoch's weights (of the averaged network when there is one), leaving the learner's network as it was.</summary>
+    public Dictionary<string, Tensor>? LoadBest(Learner learner, CheckpointState state)
     {
         if (state.BestEpoch < 1) return null;
+        var net = learner.Net;
         var current = Trainer.CloneWeights(net);
         try
         {
-            Load(net, Existing(BestPath(state.BestEpoch), "best.weights"));
+            Load(net, Existing(BestPath(state.BestEpoch, learner.Index), "best.weights", learner.Index));
             return Trainer.CloneWeights(net);
         }
         finally
@@ -335,12 +448,12 @@ internal sealed class Checkpoint
         net.load(s);
     }
 
-    /// <summary><paramref name="path"/>, or the file of the earlier single-set layout (<c>last.weights</c>, ...) that folders written by earlier versions hold.</summary>
-    private string Existing(string path, string earlierLayoutName)
+    /// <summary><paramref name="path"/>, or (for network 1) the file of the earlier single-set layout (<c>last.weights</c>, ...) that folders written by earlier versions hold.</summary>
+    private string Existing(string path, string earlierLayoutName, int network)
     {
         if (File.Exists(path)) return path;
         var earlier = Path.Combine(_folder, earlierLayoutName);
-        return File.Exists(earlier) ? earlier : throw Unusable($"'{Path.GetFileName(path)}', which its state file names, is missing");
+        return network == 0 && File.Exists(earlier) ? earlier : throw Unusable($"'{Path.GetFileName(path)}', which its state file names, is missing");
     }
 
     private InvalidOperationException Unusable(string why, Exception? inner = null) =>

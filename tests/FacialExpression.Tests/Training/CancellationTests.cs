@@ -40,16 +40,17 @@ public sealed class CancellationTests
         Assert.That(TestData.Model.PredictBatch(images), Is.EqualTo(expected), "a cancelled call leaves the model as it was");
     }
 
-    [TestCase(0.0)]
-    [TestCase(0.9)]
-    public void Checkpoints_LetAnInterruptedRunResumeToTheSameModel(double weightAveraging)
+    [TestCase(0.0, 1, 0.0)]
+    [TestCase(0.9, 1, 0.0)]
+    [TestCase(0.9, 2, 0.5)]
+    public void Checkpoints_LetAnInterruptedRunResumeToTheSameModel(double weightAveraging, int networks, double mutualLearning)
     {
         var data = TestData.TinyDataset(perClass: 16, seed: 8);
         var images = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).Take(8).ToArray();
-        var options = TestData.FastOptions with { Epochs = 4, WeightAveragingDecay = weightAveraging };
+        var options = TestData.FastOptions with { Epochs = 4, WeightAveragingDecay = weightAveraging, Networks = networks, MutualLearning = mutualLearning, Threads = 1 };
         using var straight = ExpressionModel.Train(data, options);
 
-        var checkpoints = TestData.NewFolder($"resume-{weightAveraging}");
+        var checkpoints = TestData.NewFolder($"resume-{weightAveraging}-{networks}");
         var firstSegment = TimeSpan.Zero;
         using (var cts = new CancellationTokenSource())
         {
@@ -67,9 +68,11 @@ public sealed class CancellationTests
         Assert.That(reports.First(r => r.Epoch == 3).Elapsed, Is.GreaterThan(firstSegment), "Elapsed continues the first segment's count");
         Assert.That(File.ReadAllLines(Path.Combine(checkpoints, "learning-curve.csv")), Has.Length.EqualTo(5));
         var left = Directory.GetFiles(checkpoints).Select(Path.GetFileName).Where(f => !f!.StartsWith("best-", StringComparison.Ordinal)).Order(StringComparer.Ordinal);
-        var expected = new[] { "epoch-0004.optimizer", "epoch-0004.weights", "learning-curve.csv", "state.json" };
-        Assert.That(left, Is.EqualTo(weightAveraging > 0 ? expected.Prepend("epoch-0004.average").ToArray() : expected), "only the last epoch's files are kept");
-        Assert.That(Directory.GetFiles(checkpoints, "best-*"), Has.Length.EqualTo(1));
+        var kinds = weightAveraging > 0 ? new[] { "average", "optimizer", "weights" } : ["optimizer", "weights"];
+        var expected = Enumerable.Range(1, networks).SelectMany(k => kinds.Select(kind => k == 1 ? $"epoch-0004.{kind}" : $"epoch-0004.net{k}.{kind}"))
+            .Concat(["learning-curve.csv", "state.json"]).Order(StringComparer.Ordinal);
+        Assert.That(left, Is.EqualTo(expected), "only the last epoch's files are kept, one set per network");
+        Assert.That(Directory.GetFiles(checkpoints, "best-*"), Has.Length.EqualTo(networks));
         for (int i = 0; i < images.Length; i++)
             Assert.That(resumed.Predict(images[i]).Scores, Is.EqualTo(straight.Predict(images[i]).Scores));
     }
@@ -79,8 +82,10 @@ public sealed class CancellationTests
     {
         // A checkpoint's options are compared as JSON; options added since the first release must not appear there at
         // their default, or every older checkpoint folder would be refused.
-        var json = System.Text.Json.JsonSerializer.Serialize(new ExpressionTrainingOptions());
-        Assert.That(json, Does.Not.Contain(nameof(ExpressionTrainingOptions.MixupAlpha)).And.Not.Contain(nameof(ExpressionTrainingOptions.WeightAveragingDecay)));
+        var json = FacialExpression.Training.Checkpoint.Fingerprint(new ExpressionTrainingOptions());
+        foreach (var later in new[] { nameof(ExpressionTrainingOptions.MixupAlpha), nameof(ExpressionTrainingOptions.WeightAveragingDecay), nameof(ExpressionTrainingOptions.Precision), nameof(ExpressionTrainingOptions.Networks), nameof(ExpressionTrainingOptions.MutualLearning) })
+            Assert.That(json, Does.Not.Contain(later));
+        Assert.That(json, Does.Contain(nameof(ExpressionTrainingOptions.LearningRate)), "the other options are compared");
     }
 
     [Test]

@@ -143,6 +143,8 @@ public sealed class BadInputTests
     [TestCase(nameof(ExpressionTrainingOptions.Architecture))]
     [TestCase(nameof(ExpressionTrainingOptions.MixupAlpha))]
     [TestCase(nameof(ExpressionTrainingOptions.WeightAveragingDecay))]
+    [TestCase(nameof(ExpressionTrainingOptions.Networks))]
+    [TestCase(nameof(ExpressionTrainingOptions.MutualLearning))]
     public void Train_OutOfRangeOption_ThrowsNamingTheProperty(string property)
     {
         var o = property switch
@@ -154,10 +156,22 @@ public sealed class BadInputTests
             nameof(ExpressionTrainingOptions.CropSize) => TestData.FastOptions with { CropSize = 64 },
             nameof(ExpressionTrainingOptions.MixupAlpha) => TestData.FastOptions with { MixupAlpha = -0.2 },
             nameof(ExpressionTrainingOptions.WeightAveragingDecay) => TestData.FastOptions with { WeightAveragingDecay = 1 },
+            nameof(ExpressionTrainingOptions.Networks) => TestData.FastOptions with { Networks = 0 },
+            nameof(ExpressionTrainingOptions.MutualLearning) => TestData.FastOptions with { Networks = 2, MutualLearning = -1 },
             _ => TestData.FastOptions with { Architecture = (ExpressionArchitecture)42 },
         };
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => ExpressionModel.Train(TestData.TrainFolder, o));
         Assert.That(e!.ParamName, Is.EqualTo(property));
+    }
+
+    [Test]
+    public void Train_MutualLearningWithoutPeersOrWithMixup_ThrowsSayingWhatToChange()
+    {
+        var alone = Assert.Throws<ArgumentOutOfRangeException>(() => ExpressionModel.Train("/no/such/folder", TestData.FastOptions with { MutualLearning = 1 }));
+        Assert.That(alone!.ParamName, Is.EqualTo(nameof(ExpressionTrainingOptions.MutualLearning)));
+        Assert.That(alone.Message, Does.Contain("set Networks to 2 or more"));
+        var mixed = Assert.Throws<ArgumentOutOfRangeException>(() => ExpressionModel.Train("/no/such/folder", TestData.FastOptions with { Networks = 2, MutualLearning = 1, MixupAlpha = 0.2 }));
+        Assert.That(mixed!.Message, Does.Contain("MixupAlpha (0.2)").And.Contain("Set one of them to 0"));
     }
 
     [Test]
