@@ -42,7 +42,8 @@ public sealed partial class ExpressionModel : IDisposable
     /// <summary>
     /// Validation accuracy of the kept (best) epoch when the model was trained (of the ensemble, for a model trained with
     /// <see cref="ExpressionTrainingOptions.Networks"/> above 1), or <c>null</c> without validation data and for
-    /// ensembles made by <see cref="Ensemble"/> (measure those with <see cref="Evaluate(string, CancellationToken)"/>).
+    /// ensembles made by <see cref="Ensemble"/> from separately trained models (measure those with
+    /// <see cref="Evaluate(string, CancellationToken)"/>).
     /// </summary>
     public double? ValidationAccuracy => _nets.Length == (_metas[0].Options?.Networks ?? 1) ? _metas[0].ValidationAccuracy : null;
 

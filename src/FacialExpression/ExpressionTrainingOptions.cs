@@ -182,8 +182,9 @@ public sealed record ExpressionTrainingOptions
     public TrainingPrecision Precision { get; init; } = TrainingPrecision.Float32;
 
     /// <summary>
-    /// How many networks to train at once, each on its own thread (and so its own core), in lockstep over the same
-    /// shuffled batches, with its own initial weights, augmentation and dropout. The returned model is their ensemble
+    /// How many networks to train at once, each on its own thread (with <see cref="Threads"/> = 1, one core each), over
+    /// the same shuffled batches in the same order, each with its own initial weights, augmentation and dropout. The
+    /// returned model is their ensemble
     /// (see <see cref="ExpressionModel.Ensemble"/>); validation, early stopping and the kept epoch use the ensemble's
     /// accuracy. Default 1; 1 to 16. With more than one, <see cref="Threads"/> counts per network and defaults to the
     /// logical cores divided among the networks.

@@ -51,21 +51,21 @@ public sealed record TrainingProgress
     /// <summary>The number of epochs the run was asked for.</summary>
     public int TotalEpochs { get; init; }
 
-    /// <summary>Mean training loss over the epoch.</summary>
+    /// <summary>Mean training loss over the epoch (averaged over the networks, with the mutual-learning term included, when <see cref="ExpressionTrainingOptions.Networks"/> is more than one).</summary>
     public double TrainLoss { get; init; }
 
-    /// <summary>Training accuracy over the epoch (on augmented images).</summary>
+    /// <summary>Training accuracy over the epoch (on augmented images; averaged over the networks when there are several).</summary>
     public double TrainAccuracy { get; init; }
 
-    /// <summary>Validation loss after the epoch (of the averaged weights when <see cref="ExpressionTrainingOptions.WeightAveragingDecay"/> is on), or <c>null</c> when there is no validation data.</summary>
+    /// <summary>Validation loss after the epoch (of the averaged weights when <see cref="ExpressionTrainingOptions.WeightAveragingDecay"/> is on; with several networks, the negative log of their averaged probabilities), or <c>null</c> when there is no validation data.</summary>
     public double? ValidationLoss { get; init; }
 
-    /// <summary>Validation accuracy after the epoch (of the averaged weights when <see cref="ExpressionTrainingOptions.WeightAveragingDecay"/> is on), or <c>null</c> when there is no validation data.</summary>
+    /// <summary>Validation accuracy after the epoch (of the averaged weights when <see cref="ExpressionTrainingOptions.WeightAveragingDecay"/> is on; of their ensemble when there are several networks), or <c>null</c> when there is no validation data.</summary>
     public double? ValidationAccuracy { get; init; }
 
     /// <summary>
     /// With <see cref="ExpressionTrainingOptions.WeightAveragingDecay"/> on, the validation accuracy of the raw
-    /// (not averaged) weights after the first epoch, every fifth epoch and the last one, for comparison with
+    /// (not averaged) weights (of their ensemble, with several networks) after the first epoch, every fifth epoch and the last one, for comparison with
     /// <see cref="ValidationAccuracy"/>, which is the averaged weights'; otherwise <c>null</c>. (Each raw check costs
     /// a second validation pass, so it is not made every epoch.)
     /// </summary>
@@ -87,7 +87,7 @@ public sealed record TrainingProgress
     /// </summary>
     public TimeSpan Elapsed { get; init; }
 
-    /// <summary>Training throughput of the epoch, in images per second.</summary>
+    /// <summary>Training throughput of the epoch, in training-set images per second (each counted once, however many networks train on it).</summary>
     public double ImagesPerSecond { get; init; }
 
     /// <summary><c>true</c> when this epoch is the best so far on validation accuracy (its weights are kept).</summary>

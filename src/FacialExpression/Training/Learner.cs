@@ -8,7 +8,8 @@ namespace FacialExpression.Training;
 /// <summary>
 /// One network of a training run with everything that belongs to it alone: the float32 master weights, the optimiser,
 /// the bfloat16 working copy and the weight average when those are on, the best epoch's weights and the current
-/// epoch's running loss and accuracy. A run of several networks steps its learners in lockstep, each on its own thread.
+/// epoch's running loss and accuracy. A run of several networks trains its learners side by side, each on its own thread
+/// (in lockstep, step by step, with mutual learning).
 /// </summary>
 internal sealed class Learner : IDisposable
 {

@@ -23,20 +23,27 @@ internal sealed class PeerExchange : IDisposable
     public void Publish(int index, Tensor probabilities) => _published[index] = probabilities;
 
     /// <summary>Waits for every network's probabilities and returns the mean of the other networks' (a new tensor in the caller's dispose scope).</summary>
-    /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled while waiting (another network failed or the run was cancelled).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled while waiting for the others to publish (another network failed or the run was cancelled).</exception>
     public Tensor MeanOfOthers(int index, CancellationToken ct)
     {
         _barrier.SignalAndWait(ct);
-        Tensor? sum = null;
-        for (int j = 0; j < _published.Length; j++)
+        try
         {
-            if (j == index) continue;
-            if (sum is null) sum = _published[j]!.clone();
-            else sum.add_(_published[j]!);
+            Tensor? sum = null;
+            for (int j = 0; j < _published.Length; j++)
+            {
+                if (j == index) continue;
+                if (sum is null) sum = _published[j]!.clone();
+                else sum.add_(_published[j]!);
+            }
+            return sum!.div_(_published.Length - 1);
         }
-        var mean = sum!.div_(_published.Length - 1);
-        _barrier.SignalAndWait(ct);
-        return mean;
+        finally
+        {
+            // Not cancellable: a network must not release what it published while another is still reading it. Every
+            // thread that passed the first barrier gets here without waiting on anything else, so this cannot hang.
+            _barrier.SignalAndWait();
+        }
     }
 
     public void Dispose() => _barrier.Dispose();

@@ -80,46 +80,52 @@ internal static class Trainer
                 {
                     // A single network draws its augmentation from the shuffling generator and its dropout from libtorch's
                     // global one, as it always has; networks on several threads each get a generator of their own.
-                    using var own = learners.Count == 1 ? null : new Generator(unchecked((ulong)(o.Seed * 1_000_003L + epoch) + 0x9E3779B97F4A7C15UL * (ulong)l.Index));
+                    using var own = learners.Count == 1 ? null : new Generator(unchecked((ulong)(o.Seed * 1_000_003L + epoch) + 0x9E3779B97F4A7C15UL * (ulong)(l.Index + 1)));
                     l.UseDropoutGenerator(own);
-                    var mixup = o.MixupAlpha > 0 ? new Mixup(o.MixupAlpha, unchecked(o.Seed * 7_919 + epoch + 104_729 * l.Index)) : null;
-                    l.Net.train();
-                    l.LossSum = 0; l.Correct = 0; l.Seen = 0;
-                    for (int step = 0; step < stepsPerEpoch; step++)
+                    try
                     {
-                        token.ThrowIfCancellationRequested();
-                        using var scope = NewDisposeScope();
-                        long globalStep = (long)(epoch - 1) * stepsPerEpoch + step;
-                        double lr = Schedules.LearningRate(o, globalStep, totalSteps, stepsPerEpoch);
-                        foreach (var g in l.Optimizer.ParamGroups) g.LearningRate = lr;
-                        int start = step * o.BatchSize, count = Math.Min(o.BatchSize, train.Count - start);
-                        var idx = perm.narrow(0, start, count);
-                        var x = augmenter.Augment(xTrain.index_select(0, idx), own ?? gen);
-                        var y = yTrain.index_select(0, idx);
-                        double lambda = 1;
-                        Tensor? partner = null;
-                        if (mixup is not null) (x, lambda, partner) = mixup.Mix(x, own ?? gen);
-                        var logits = l.Logits(x);
-                        var loss = partner is null
-                            ? nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing)
-                            : Mixup.Loss(logits, y, lambda, partner, o.LabelSmoothing);
-                        if (exchange is not null)
+                        var mixup = o.MixupAlpha > 0 ? new Mixup(o.MixupAlpha, unchecked(o.Seed * 7_919 + epoch + 104_729 * l.Index)) : null;
+                        l.Net.train();
+                        l.LossSum = 0; l.Correct = 0; l.Seen = 0;
+                        for (int step = 0; step < stepsPerEpoch; step++)
                         {
-                            var logProbs = nn.functional.log_softmax(logits, 1);
-                            using (no_grad()) exchange.Publish(l.Index, logProbs.exp());
-                            var peers = exchange.MeanOfOthers(l.Index, token);
-                            // KL(peers ‖ own), averaged over the batch; the peers' probabilities are constants here.
-                            var kl = (peers * (peers.clamp_min(1e-8).log() - logProbs)).sum(1).mean();
-                            loss = loss + kl * o.MutualLearning;
+                            token.ThrowIfCancellationRequested();
+                            using var scope = NewDisposeScope();
+                            long globalStep = (long)(epoch - 1) * stepsPerEpoch + step;
+                            double lr = Schedules.LearningRate(o, globalStep, totalSteps, stepsPerEpoch);
+                            foreach (var g in l.Optimizer.ParamGroups) g.LearningRate = lr;
+                            int start = step * o.BatchSize, count = Math.Min(o.BatchSize, train.Count - start);
+                            var idx = perm.narrow(0, start, count);
+                            var x = augmenter.Augment(xTrain.index_select(0, idx), own ?? gen);
+                            var y = yTrain.index_select(0, idx);
+                            double lambda = 1;
+                            Tensor? partner = null;
+                            if (mixup is not null) (x, lambda, partner) = mixup.Mix(x, own ?? gen);
+                            var logits = l.Logits(x);
+                            var loss = partner is null
+                                ? nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing)
+                                : Mixup.Loss(logits, y, lambda, partner, o.LabelSmoothing);
+                            if (exchange is not null)
+                            {
+                                var logProbs = nn.functional.log_softmax(logits, 1);
+                                using (no_grad()) exchange.Publish(l.Index, logProbs.exp());
+                                var peers = exchange.MeanOfOthers(l.Index, token);
+                                // KL(peers ‖ own), averaged over the batch; the peers' probabilities are constants here.
+                                var kl = (peers * (peers.clamp_min(1e-8).log() - logProbs)).sum(1).mean();
+                                loss = loss + kl * o.MutualLearning;
+                            }
+                            var yCounted = partner is not null && lambda < 0.5 ? y.index_select(0, partner) : y;
+                            l.Step(loss, globalStep);
+                            l.LossSum += loss.item<float>() * count;
+                            l.Correct += logits.argmax(1).eq(yCounted).sum().item<long>();
+                            l.Seen += count;
+                            if (l.Index == 0) lastLr = lr;
                         }
-                        var yCounted = partner is not null && lambda < 0.5 ? y.index_select(0, partner) : y;
-                        l.Step(loss, globalStep);
-                        l.LossSum += loss.item<float>() * count;
-                        l.Correct += logits.argmax(1).eq(yCounted).sum().item<long>();
-                        l.Seen += count;
-                        if (l.Index == 0) lastLr = lr;
                     }
-                    l.UseDropoutGenerator(null);
+                    finally
+                    {
+                        l.UseDropoutGenerator(null);
+                    }
                 });
                 double seconds = epochClock.Elapsed.TotalSeconds;
                 long seen = learners[0].Seen;
@@ -206,8 +212,17 @@ internal static class Trainer
                 stop.Cancel();
             }
         }) { IsBackground = true, Name = $"FacialExpression network {k + 1}" }).ToArray();
-        foreach (var t in threads) t.Start();
-        foreach (var t in threads) t.Join();
+        int started = 0;
+        try
+        {
+            for (; started < threads.Length; started++) threads[started].Start();
+        }
+        finally
+        {
+            // If a thread cannot be started, the ones running are stopped before the learners they use are disposed.
+            if (started < threads.Length) stop.Cancel();
+            for (int k = 0; k < started; k++) threads[k].Join();
+        }
         var failure = errors.FirstOrDefault(e => e is not null and not OperationCanceledException);
         if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         ct.ThrowIfCancellationRequested();
