@@ -92,7 +92,7 @@ internal sealed class Learner : IDisposable
         Optimizer?.Dispose();
         Bf16?.Dispose();
         Average?.Dispose();
-        if (BestWeights is not null) foreach (var t in BestWeights.Values) t.Dispose();
+        Trainer.DisposeAll(BestWeights);
         BestWeights = null;
         if (_ownsNet) Net.Dispose();
     }

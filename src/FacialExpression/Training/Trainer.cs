@@ -326,7 +326,7 @@ internal static class Trainer
         foreach (var (name, t) in weights) current[name].copy_(t);
     }
 
-    private static void DisposeAll(Dictionary<string, Tensor>? weights)
+    internal static void DisposeAll(Dictionary<string, Tensor>? weights)
     {
         if (weights is null) return;
         foreach (var t in weights.Values) t.Dispose();
