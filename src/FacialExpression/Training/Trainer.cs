@@ -76,56 +76,11 @@ internal static class Trainer
                 using var gen = new Generator((ulong)(o.Seed * 1_000_003L + epoch));
                 using var perm = randperm(train.Count, generator: gen);
                 using var exchange = o.MutualLearning > 0 ? new PeerExchange(learners.Count) : null;
+                var plan = new EpochPlan(epoch, stepsPerEpoch, totalSteps, xTrain, yTrain, perm, gen, augmenter, exchange, learners.Count > 1);
                 RunOnEach(learners, o, ct, (l, token) =>
                 {
-                    // A single network draws its augmentation from the shuffling generator and its dropout from libtorch's
-                    // global one, as it always has; networks on several threads each get a generator of their own.
-                    using var own = learners.Count == 1 ? null : new Generator(unchecked((ulong)(o.Seed * 1_000_003L + epoch) + 0x9E3779B97F4A7C15UL * (ulong)(l.Index + 1)));
-                    l.UseDropoutGenerator(own);
-                    try
-                    {
-                        var mixup = o.MixupAlpha > 0 ? new Mixup(o.MixupAlpha, unchecked(o.Seed * 7_919 + epoch + 104_729 * l.Index)) : null;
-                        l.Net.train();
-                        l.LossSum = 0; l.Correct = 0; l.Seen = 0;
-                        for (int step = 0; step < stepsPerEpoch; step++)
-                        {
-                            token.ThrowIfCancellationRequested();
-                            using var scope = NewDisposeScope();
-                            long globalStep = (long)(epoch - 1) * stepsPerEpoch + step;
-                            double lr = Schedules.LearningRate(o, globalStep, totalSteps, stepsPerEpoch);
-                            foreach (var g in l.Optimizer.ParamGroups) g.LearningRate = lr;
-                            int start = step * o.BatchSize, count = Math.Min(o.BatchSize, train.Count - start);
-                            var idx = perm.narrow(0, start, count);
-                            var x = augmenter.Augment(xTrain.index_select(0, idx), own ?? gen);
-                            var y = yTrain.index_select(0, idx);
-                            double lambda = 1;
-                            Tensor? partner = null;
-                            if (mixup is not null) (x, lambda, partner) = mixup.Mix(x, own ?? gen);
-                            var logits = l.Logits(x);
-                            var loss = partner is null
-                                ? nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing)
-                                : Mixup.Loss(logits, y, lambda, partner, o.LabelSmoothing);
-                            if (exchange is not null)
-                            {
-                                var logProbs = nn.functional.log_softmax(logits, 1);
-                                using (no_grad()) exchange.Publish(l.Index, logProbs.exp());
-                                var peers = exchange.MeanOfOthers(l.Index, token);
-                                // KL(peers ‖ own), averaged over the batch; the peers' probabilities are constants here.
-                                var kl = (peers * (peers.clamp_min(1e-8).log() - logProbs)).sum(1).mean();
-                                loss = loss + kl * o.MutualLearning;
-                            }
-                            var yCounted = partner is not null && lambda < 0.5 ? y.index_select(0, partner) : y;
-                            l.Step(loss, globalStep);
-                            l.LossSum += loss.item<float>() * count;
-                            l.Correct += logits.argmax(1).eq(yCounted).sum().item<long>();
-                            l.Seen += count;
-                            if (l.Index == 0) lastLr = lr;
-                        }
-                    }
-                    finally
-                    {
-                        l.UseDropoutGenerator(null);
-                    }
+                    double lr = TrainEpoch(l, plan, o, token);
+                    if (l.Index == 0) lastLr = lr;
                 });
                 double seconds = epochClock.Elapsed.TotalSeconds;
                 long seen = learners[0].Seen;
@@ -183,6 +138,70 @@ internal static class Trainer
             foreach (var l in learners) l.Dispose();
             xTrain?.Dispose(); yTrain?.Dispose(); xVal?.Dispose(); yVal?.Dispose();
         }
+    }
+
+    /// <summary>What the networks of a run share in one epoch: its number, the schedule's length, the training data, this
+    /// epoch's shuffled order and generator, the augmenter and, with mutual learning, the exchange of predictions.</summary>
+    private sealed record EpochPlan(int Epoch, int StepsPerEpoch, long TotalSteps, Tensor X, Tensor Y, Tensor Order, Generator Shuffle,
+        BatchAugmenter Augmenter, PeerExchange? Exchange, bool Several);
+
+    /// <summary>
+    /// One network's pass over an epoch: per step, the scheduled learning rate, an augmented (optionally mixed) batch, the
+    /// loss (plus the mutual-learning term), the optimiser step, and the running loss and accuracy in the learner.
+    /// Returns the learning rate of the last step.
+    /// </summary>
+    private static double TrainEpoch(Learner l, EpochPlan plan, ExpressionTrainingOptions o, CancellationToken token)
+    {
+        double lastLr = o.LearningRate;
+        // A single network draws its augmentation from the shuffling generator and its dropout from libtorch's
+        // global one, as it always has; networks on several threads each get a generator of their own.
+        using var own = !plan.Several ? null : new Generator(unchecked((ulong)(o.Seed * 1_000_003L + plan.Epoch) + 0x9E3779B97F4A7C15UL * (ulong)(l.Index + 1)));
+        l.UseDropoutGenerator(own);
+        try
+        {
+            var mixup = o.MixupAlpha > 0 ? new Mixup(o.MixupAlpha, unchecked(o.Seed * 7_919 + plan.Epoch + 104_729 * l.Index)) : null;
+            l.Net.train();
+            l.LossSum = 0; l.Correct = 0; l.Seen = 0;
+            for (int step = 0; step < plan.StepsPerEpoch; step++)
+            {
+                token.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                long globalStep = (long)(plan.Epoch - 1) * plan.StepsPerEpoch + step;
+                double lr = Schedules.LearningRate(o, globalStep, plan.TotalSteps, plan.StepsPerEpoch);
+                foreach (var g in l.Optimizer.ParamGroups) g.LearningRate = lr;
+                int start = step * o.BatchSize, count = (int)Math.Min(o.BatchSize, plan.X.shape[0] - start);
+                var idx = plan.Order.narrow(0, start, count);
+                var x = plan.Augmenter.Augment(plan.X.index_select(0, idx), own ?? plan.Shuffle);
+                var y = plan.Y.index_select(0, idx);
+                double lambda = 1;
+                Tensor? partner = null;
+                if (mixup is not null) (x, lambda, partner) = mixup.Mix(x, own ?? plan.Shuffle);
+                var logits = l.Logits(x);
+                var loss = partner is null
+                    ? nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing)
+                    : Mixup.Loss(logits, y, lambda, partner, o.LabelSmoothing);
+                if (plan.Exchange is not null)
+                {
+                    var logProbs = nn.functional.log_softmax(logits, 1);
+                    using (no_grad()) plan.Exchange.Publish(l.Index, logProbs.exp());
+                    var peers = plan.Exchange.MeanOfOthers(l.Index, token);
+                    // KL(peers ‖ own), averaged over the batch; the peers' probabilities are constants here.
+                    var kl = (peers * (peers.clamp_min(1e-8).log() - logProbs)).sum(1).mean();
+                    loss = loss + kl * o.MutualLearning;
+                }
+                var yCounted = partner is not null && lambda < 0.5 ? y.index_select(0, partner) : y;
+                l.Step(loss, globalStep);
+                l.LossSum += loss.item<float>() * count;
+                l.Correct += logits.argmax(1).eq(yCounted).sum().item<long>();
+                l.Seen += count;
+                lastLr = lr;
+            }
+        }
+        finally
+        {
+            l.UseDropoutGenerator(null);
+        }
+        return lastLr;
     }
 
     /// <summary>
@@ -256,50 +275,57 @@ internal static class Trainer
     /// <summary>Class probabilities of one network on the centre crops of <paramref name="x"/>; the network's mode is restored.</summary>
     private static Tensor Probabilities(ExpressionNet net, Tensor x, int crop, CancellationToken ct)
     {
-        bool wasTraining = net.training;
-        net.eval();
-        using var noGrad = no_grad();
         var parts = new List<Tensor>();
         try
         {
-            const int batch = 512;
-            for (long start = 0; start < x.shape[0]; start += batch)
-            {
-                ct.ThrowIfCancellationRequested();
-                using var scope = NewDisposeScope();
-                var xb = BatchAugmenter.CenterCrop(x.narrow(0, start, Math.Min(batch, x.shape[0] - start)), crop);
-                parts.Add(nn.functional.softmax(net.call(xb), 1).MoveToOuterDisposeScope());
-            }
+            ForEachCentreBatch(net, x, crop, ct, (_, _, logits) => parts.Add(nn.functional.softmax(logits, 1).MoveToOuterDisposeScope()));
             return cat(parts, 0);
         }
         finally
         {
             foreach (var p in parts) p.Dispose();
-            if (wasTraining) net.train();
         }
     }
 
     /// <summary>Mean loss and accuracy on the centre crops of a validation set, in eval mode without gradients; the network's mode is restored.</summary>
     internal static (double Loss, double Accuracy) Validate(ExpressionNet net, Tensor x, Tensor y, int crop, CancellationToken ct)
     {
-        bool wasTraining = net.training;
-        net.eval();
-        using var noGrad = no_grad();
-        double lossSum = 0; long correct = 0; long n = x.shape[0];
-        const int batch = 512;
-        for (long start = 0; start < n; start += batch)
+        double lossSum = 0; long correct = 0;
+        ForEachCentreBatch(net, x, crop, ct, (start, count, logits) =>
         {
-            ct.ThrowIfCancellationRequested();
-            using var scope = NewDisposeScope();
-            long count = Math.Min(batch, n - start);
-            var xb = BatchAugmenter.CenterCrop(x.narrow(0, start, count), crop);
             var yb = y.narrow(0, start, count);
-            var logits = net.call(xb);
             lossSum += nn.functional.cross_entropy(logits, yb, reduction: nn.Reduction.Sum).item<float>();
             correct += logits.argmax(1).eq(yb).sum().item<long>();
-        }
-        if (wasTraining) net.train();
+        });
+        long n = x.shape[0];
         return (lossSum / n, (double)correct / n);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="net"/> in eval mode without gradients over the centre crops of <paramref name="x"/>, 512 images
+    /// at a time, and hands each batch's start, size and logits to <paramref name="use"/> inside that batch's dispose scope
+    /// (move out what must outlive it). The network's mode is restored, also when cancelled.
+    /// </summary>
+    private static void ForEachCentreBatch(ExpressionNet net, Tensor x, int crop, CancellationToken ct, Action<long, long, Tensor> use)
+    {
+        bool wasTraining = net.training;
+        net.eval();
+        try
+        {
+            using var noGrad = no_grad();
+            const int batch = 512;
+            for (long start = 0; start < x.shape[0]; start += batch)
+            {
+                ct.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                long count = Math.Min(batch, x.shape[0] - start);
+                use(start, count, net.call(BatchAugmenter.CenterCrop(x.narrow(0, start, count), crop)));
+            }
+        }
+        finally
+        {
+            if (wasTraining) net.train();
+        }
     }
 
     private static (float Mean, float Std) MeanStd(float[] pixels)
