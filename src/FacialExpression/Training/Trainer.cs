@@ -162,6 +162,7 @@ internal static class Trainer
             var mixup = o.MixupAlpha > 0 ? new Mixup(o.MixupAlpha, unchecked(o.Seed * 7_919 + plan.Epoch + 104_729 * l.Index)) : null;
             l.Net.train();
             l.LossSum = 0; l.Correct = 0; l.Seen = 0;
+            long images = plan.X.shape[0];
             for (int step = 0; step < plan.StepsPerEpoch; step++)
             {
                 token.ThrowIfCancellationRequested();
@@ -169,7 +170,7 @@ internal static class Trainer
                 long globalStep = (long)(plan.Epoch - 1) * plan.StepsPerEpoch + step;
                 double lr = Schedules.LearningRate(o, globalStep, plan.TotalSteps, plan.StepsPerEpoch);
                 foreach (var g in l.Optimizer.ParamGroups) g.LearningRate = lr;
-                int start = step * o.BatchSize, count = (int)Math.Min(o.BatchSize, plan.X.shape[0] - start);
+                int start = step * o.BatchSize, count = (int)Math.Min(o.BatchSize, images - start);
                 var idx = plan.Order.narrow(0, start, count);
                 var x = plan.Augmenter.Augment(plan.X.index_select(0, idx), own ?? plan.Shuffle);
                 var y = plan.Y.index_select(0, idx);
