@@ -28,7 +28,7 @@ var rotationOption = new Option<double>("--rotation") { Description = "Maximum r
 var scaleOption = new Option<double>("--scale") { Description = "Maximum random relative scale change.", DefaultValueFactory = _ => defaults.MaxScaleChange };
 var evaluateOption = new Option<FileInfo[]>("--evaluate")
 {
-    Description = "Skip training: evaluate this model file on val (with and without test-time augmentation). With several files, evaluate their ensemble and save it as OUT/fer2013-ensemble.fexm.",
+    Description = "Skip training: evaluate this model file on val (with and without test-time augmentation). With several files, evaluate their ensemble and save it as OUT/fer2013-ensemble.fexm. A model of several networks is also evaluated network by network (OUT/val-networks.md).",
     AllowMultipleArgumentsPerToken = true,
 };
 var baselineOption = new Option<FileInfo?>("--baseline")
@@ -90,6 +90,7 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
             if (members.Count == 1)
             {
                 EvaluateAll(members[0], val, outDir, ct);
+                EvaluateNetworks(members[0], val, outDir, ct);
                 if (baseline is not null) CompareWith(members[0], baseline, val, ct);
                 return 0;
             }
@@ -99,6 +100,7 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
             ensemble.Save(ensemblePath);
             Console.WriteLine($"Saved the {ensemble.NetworkCount}-network ensemble of {string.Join(", ", existing.Select(f => f.FullName))} as {ensemblePath} ({new FileInfo(ensemblePath).Length / 1024} KiB, test-time augmentation {ensemble.TestTimeAugmentation})");
             EvaluateAll(ensemble, val, outDir, ct);
+            EvaluateNetworks(ensemble, val, outDir, ct);
             if (baseline is not null) CompareWith(ensemble, baseline, val, ct);
             return 0;
         }
@@ -146,6 +148,7 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
     savedModel = modelPath;
     Console.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB, test-time augmentation {model.TestTimeAugmentation})");
     EvaluateAll(model, val, outDir, ct);
+    EvaluateNetworks(model, val, outDir, ct);
     return 0;
 }
 
@@ -194,6 +197,29 @@ static void EvaluateAll(ExpressionModel model, string val, DirectoryInfo outDir,
     var mdPath = Path.Combine(outDir.FullName, "val-report.md");
     WriteAtomically(mdPath, md.ToString());
     Console.WriteLine($"Wrote the model card's tables to {mdPath}");
+}
+
+// For a model of several networks: each network alone, without and with flip test-time augmentation, to show what
+// ensembling adds over its best member.
+static void EvaluateNetworks(ExpressionModel model, string val, DirectoryInfo outDir, CancellationToken ct)
+{
+    if (model.NetworkCount < 2) return;
+    var inv = CultureInfo.InvariantCulture;
+    var md = new StringBuilder("| network | test-time augmentation | accuracy | macro-F1 | log-loss |\n|---|---|---|---|---|\n");
+    for (int i = 0; i < model.NetworkCount; i++)
+    {
+        using var network = model.Network(i);
+        foreach (var tta in new[] { TestTimeAugmentation.None, TestTimeAugmentation.Flip })
+        {
+            network.TestTimeAugmentation = tta;
+            var report = network.Evaluate(val, ct);
+            Console.WriteLine(string.Create(inv, $"== val, network {i} of {model.NetworkCount} alone, test-time augmentation {tta}: accuracy {report.Accuracy:P2}, macro-F1 {report.MacroF1:P2}"));
+            md.AppendLine(inv, $"| {i} | {tta} | {report.Accuracy:P2} | {report.MacroF1:P2} | {report.LogLoss:F3} |");
+        }
+    }
+    var path = Path.Combine(outDir.FullName, "val-networks.md");
+    WriteAtomically(path, md.ToString());
+    Console.WriteLine($"Wrote each network's val accuracy to {path}");
 }
 
 // Per image, without and with flip test-time augmentation: how many images only one of the two models classifies

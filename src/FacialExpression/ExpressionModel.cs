@@ -243,6 +243,34 @@ public sealed partial class ExpressionModel : IDisposable
         return ensemble;
     }
 
+    /// <summary>
+    /// One of the model's networks as a model of its own — the inverse of <see cref="Ensemble"/>: to measure what each
+    /// network contributes, or to keep one network for a fraction of the prediction cost. The result copies the weights and
+    /// keeps this model's labels, image size and <see cref="TestTimeAugmentation"/>. Its <see cref="ValidationAccuracy"/>
+    /// is the network's own when it was trained alone, and <c>null</c> when it was trained as one of
+    /// <see cref="ExpressionTrainingOptions.Networks"/> (only their ensemble was validated; measure the network with
+    /// <see cref="Evaluate(string, CancellationToken)"/>), also in ensembles and files made from it.
+    /// </summary>
+    /// <param name="index">Which network, from 0 to <see cref="NetworkCount"/> − 1, in the order <see cref="Ensemble"/> or training created them.</param>
+    /// <returns>A one-network model; dispose it when done.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is negative or not below <see cref="NetworkCount"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public ExpressionModel Network(int index)
+    {
+        ThrowIfDisposed();
+        if ((uint)index >= (uint)_nets.Length)
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"The model has {_nets.Length} network(s); pass an index from 0 to {_nets.Length - 1}.");
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            var meta = _metas[index];
+            // A network trained as one of several carries the ensemble's validation accuracy, which is not its own.
+            if (meta.Options is { Networks: > 1 }) meta = meta with { ValidationAccuracy = null };
+            var net = Copy(_nets[index], meta);
+            return new ExpressionModel([net], _pre, [meta]) { _testTimeAugmentation = _testTimeAugmentation };
+        }
+    }
+
     private static ExpressionNet Copy(ExpressionNet source, ModelMetadata meta)
     {
         var copy = new ExpressionNet(meta.Architecture, meta.Labels.Length, meta.Dropout, meta.Mean, meta.Std);

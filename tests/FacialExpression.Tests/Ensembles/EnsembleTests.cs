@@ -126,6 +126,41 @@ public sealed class EnsembleTests
     }
 
     [Test]
+    public void Network_GivesBackEachMemberOfAnEnsemble()
+    {
+        using var pair = ExpressionModel.Ensemble([_first, _second]);
+        pair.TestTimeAugmentation = TestTimeAugmentation.Flip;
+        var images = TestData.SomeTestImages(2);
+        foreach (var (index, member) in new[] { (0, _first), (1, _second) })
+        {
+            using var network = pair.Network(index);
+            Assert.That(network.NetworkCount, Is.EqualTo(1));
+            Assert.That(network.Labels, Is.EqualTo(pair.Labels));
+            Assert.That(network.TestTimeAugmentation, Is.EqualTo(TestTimeAugmentation.Flip), "keeps the model's test-time augmentation");
+            Assert.That(network.ValidationAccuracy, Is.EqualTo(member.ValidationAccuracy), "a network trained alone keeps its own validation accuracy");
+            network.TestTimeAugmentation = TestTimeAugmentation.None;
+            var expected = member.PredictBatch(images);
+            var actual = network.PredictBatch(images);
+            for (int i = 0; i < images.Length; i++)
+                Assert.That(actual[i].Scores, Is.EqualTo(expected[i].Scores).Using<float>((x, y) => Math.Abs(x - y) < 1e-6f), $"network {index}, {images[i]}");
+        }
+    }
+
+    [Test]
+    public void Network_RejectsAnIndexOutsideTheModel_AndADisposedModel()
+    {
+        using var pair = ExpressionModel.Ensemble([_first, _second]);
+        foreach (var index in new[] { -1, 2 })
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => pair.Network(index));
+            Assert.That(e!.Message, Does.Contain("2 network(s)").And.Contain("0 to 1"));
+            Assert.That(e.ActualValue, Is.EqualTo(index));
+        }
+        pair.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => pair.Network(0));
+    }
+
+    [Test]
     public void Ensemble_RejectsFewerThanTwoNetworks()
     {
         var e = Assert.Throws<ArgumentException>(() => ExpressionModel.Ensemble([_first]));

@@ -26,6 +26,20 @@ public sealed class MultiNetworkTests
         Assert.That(loaded.ValidationAccuracy, Is.EqualTo(model.ValidationAccuracy));
         var images = TestData.SomeTestImages(1);
         Assert.That(loaded.PredictBatch(images).Select(p => p.Scores), Is.EqualTo(model.PredictBatch(images).Select(p => p.Scores)));
+
+        // Each network on its own: the ensemble's scores are their average, and neither claims the ensemble's accuracy.
+        using var first = model.Network(0);
+        using var second = model.Network(1);
+        var (a, b, both) = (first.Predict(images[0]).Scores, second.Predict(images[0]).Scores, model.Predict(images[0]).Scores);
+        foreach (var label in model.Labels)
+            Assert.That(both[label], Is.EqualTo((a[label] + b[label]) / 2).Within(1e-5), label);
+        Assert.That(a, Is.Not.EqualTo(b), "two differently initialised networks");
+        var alone = Path.Combine(TestData.NewFolder("two-networks"), "network-0.fexm");
+        first.Save(alone);
+        using var reloaded = ExpressionModel.Load(alone);
+        Assert.That(new[] { first.ValidationAccuracy, reloaded.ValidationAccuracy }, Is.All.Null, "only the ensemble was validated");
+        using var mixed = ExpressionModel.Ensemble([reloaded, second]);
+        Assert.That(mixed.ValidationAccuracy, Is.Null);
     }
 
     [Test]
