@@ -13,6 +13,7 @@ public sealed partial class ExpressionModel
     /// </summary>
     /// <param name="imagePath">A JPEG, PNG, BMP, GIF, WebP or ICO file; its EXIF orientation is honoured.</param>
     /// <returns>One entry per face, ordered left to right (ties top to bottom); empty when no face is found.</returns>
+    /// <exception cref="ArgumentException"><paramref name="imagePath"/> is null or empty.</exception>
     /// <exception cref="DatasetException">The file does not exist or is not a readable image (its path is in the message and in <see cref="DatasetException.Path"/>).</exception>
     /// <exception cref="NativeRuntimeException">OpenCV's native library (the built-in detector) or libtorch cannot be loaded.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
@@ -22,6 +23,7 @@ public sealed partial class ExpressionModel
     /// <param name="imagePath">A JPEG, PNG, BMP, GIF, WebP or ICO file; its EXIF orientation is honoured.</param>
     /// <param name="options">Detector, detection resolution, crop margin, or the face-crop mode; not modified.</param>
     /// <returns>One entry per face, ordered left to right (ties top to bottom); empty when no face is found.</returns>
+    /// <exception cref="ArgumentException"><paramref name="imagePath"/> is null or empty.</exception>
     /// <exception cref="DatasetException">The file does not exist or is not a readable image.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="NativeRuntimeException">OpenCV's native library (the built-in detector) or libtorch cannot be loaded.</exception>
@@ -71,7 +73,7 @@ public sealed partial class ExpressionModel
     /// <param name="imagePath">A JPEG, PNG, BMP, GIF, WebP or ICO file; its EXIF orientation is honoured.</param>
     /// <param name="outputPath">The annotated image to write: <c>.png</c>, <c>.jpg</c>/<c>.jpeg</c> or <c>.webp</c>. Written to a temporary file and then renamed, so it is never half-written; replaced if it exists; its folder is created if needed.</param>
     /// <returns>The faces drawn, as <see cref="PredictFaces(string)"/> returns them.</returns>
-    /// <exception cref="ArgumentException"><paramref name="outputPath"/> has an unsupported extension.</exception>
+    /// <exception cref="ArgumentException"><paramref name="outputPath"/> has an unsupported extension, or a path is null or empty.</exception>
     /// <exception cref="DatasetException">The input file does not exist or is not a readable image.</exception>
     /// <exception cref="IOException">The output file cannot be written.</exception>
     /// <exception cref="UnauthorizedAccessException">The output folder is not writable.</exception>
@@ -88,7 +90,7 @@ public sealed partial class ExpressionModel
     /// <param name="outputPath">The annotated image to write: <c>.png</c>, <c>.jpg</c>/<c>.jpeg</c> or <c>.webp</c>. Written to a temporary file and then renamed; replaced if it exists; its folder is created if needed.</param>
     /// <param name="options">Detector, detection resolution, crop margin, or the face-crop mode; not modified.</param>
     /// <returns>The faces drawn, as <see cref="PredictFaces(string, FaceDetectionOptions)"/> returns them.</returns>
-    /// <exception cref="ArgumentException"><paramref name="outputPath"/> has an unsupported extension.</exception>
+    /// <exception cref="ArgumentException"><paramref name="outputPath"/> has an unsupported extension, or a path is null or empty.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="DatasetException">The input file does not exist or is not a readable image.</exception>
     /// <exception cref="IOException">The output file cannot be written.</exception>

@@ -55,7 +55,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <see cref="FacialExpression.TestTimeAugmentation.None"/> for a newly trained model;
     /// <see cref="FacialExpression.TestTimeAugmentation.Flip"/> for <see cref="LoadPretrained"/>'s model. <see cref="Save"/> records it and
     /// <see cref="Load(string)"/> restores it, so a loaded model predicts exactly as the saved one did;
-    /// <see cref="Ensemble"/> keeps it when every member has the same setting.
+    /// <see cref="Ensemble"/> keeps it when every member has the same setting (otherwise the ensemble starts with <see cref="FacialExpression.TestTimeAugmentation.None"/>).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not one of the enumeration's members.</exception>
     public TestTimeAugmentation TestTimeAugmentation
@@ -82,7 +82,11 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="options">Training settings; <c>null</c> for the defaults of <see cref="ExpressionTrainingOptions"/>.</param>
     /// <param name="progress">Receives a data summary, warnings about skipped files and a snapshot after every epoch.</param>
     /// <param name="cancellationToken">Stops training between batches. No model file is written; with <see cref="ExpressionTrainingOptions.CheckpointFolder"/>, the checkpoint of the last completed epoch stays for resuming.</param>
-    /// <returns>The trained model, with the best validation epoch's weights.</returns>
+    /// <returns>The trained model, with the best validation epoch's weights (the last epoch's without validation data).</returns>
+    /// <exception cref="ArgumentException"><paramref name="trainFolder"/> is null or empty.</exception>
+    /// <exception cref="ArgumentException"><see cref="ExpressionTrainingOptions.ValidationFolder"/> is empty (leave it <c>null</c> to hold out part of the training data).</exception>
+    /// <exception cref="IOException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> cannot be created, read or written (the message names the file).</exception>
+    /// <exception cref="UnauthorizedAccessException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> is not writable.</exception>
     /// <exception cref="DatasetException">The folder is missing, has fewer than two classes, a class without a readable image, a validation folder without one, or (with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>) an unreadable file.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
@@ -122,7 +126,9 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="progress">Receives progress snapshots.</param>
     /// <param name="cancellationToken">Stops training between batches.</param>
     /// <returns>The trained model.</returns>
-    /// <exception cref="ArgumentException">A column is missing or not text.</exception>
+    /// <exception cref="IOException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> cannot be created, read or written (the message names the file).</exception>
+    /// <exception cref="UnauthorizedAccessException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> is not writable.</exception>
+    /// <exception cref="ArgumentException">A column is missing or not text, or <see cref="ExpressionTrainingOptions.ValidationFolder"/> is empty.</exception>
     /// <exception cref="DatasetException">Fewer than two labels, a label without a readable image, or unreadable images with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
@@ -286,6 +292,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <param name="testFolder">Test images, one subfolder per label; every subfolder name must be one of <see cref="Labels"/>.</param>
     /// <param name="cancellationToken">Stops decoding and inference between work items and batches.</param>
     /// <returns>Accuracy, macro-F1, log-loss, per-class precision/recall/F1 and the confusion matrix.</returns>
+    /// <exception cref="ArgumentException"><paramref name="testFolder"/> is null or empty.</exception>
     /// <exception cref="DatasetException">The folder is missing or malformed, holds a label the model does not know, or holds no readable image.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -340,6 +347,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// </remarks>
     /// <param name="imagePath">A JPEG, PNG, BMP, GIF, WebP or ICO file; its EXIF orientation is honoured.</param>
     /// <returns>The top label, its probability and every label's probability.</returns>
+    /// <exception cref="ArgumentException"><paramref name="imagePath"/> is null or empty.</exception>
     /// <exception cref="DatasetException">The file does not exist or is not a readable image, or it is larger than 256 megapixels or 65,536 pixels a side.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public ExpressionPrediction Predict(string imagePath)
@@ -508,6 +516,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <summary>Loads a model written by <see cref="Save"/>.</summary>
     /// <param name="path">The model file.</param>
     /// <returns>The ready model.</returns>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null or empty.</exception>
     /// <exception cref="ModelFormatException">The file is missing, truncated, corrupt, foreign or from a newer format version.</exception>
     /// <exception cref="UnauthorizedAccessException">The file may not be read by this process (the message names it).</exception>
     /// <exception cref="IOException">The file cannot be read, e.g. it is locked by another process.</exception>
@@ -524,11 +533,13 @@ public sealed partial class ExpressionModel : IDisposable
     /// <summary>Loads a model from a stream holding a file written by <see cref="Save"/>.</summary>
     /// <param name="stream">The model bytes, from the stream's current position; not closed.</param>
     /// <returns>The ready model.</returns>
+    /// <exception cref="ArgumentException"><paramref name="stream"/> is not readable.</exception>
     /// <exception cref="ModelFormatException">The bytes are not a valid model.</exception>
     /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
     public static ExpressionModel Load(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanRead) throw new ArgumentException("The stream is not readable; pass a stream opened for reading.", nameof(stream));
         return Load(stream, "stream");
     }
 

@@ -18,7 +18,7 @@ public enum ExpressionArchitecture
 /// <summary>The optimiser used for training.</summary>
 public enum ExpressionOptimizer
 {
-    /// <summary>Stochastic gradient descent with Nesterov momentum and decoupled weight decay.</summary>
+    /// <summary>Stochastic gradient descent with Nesterov momentum and L2 weight decay (added to the gradient, as in PyTorch's SGD).</summary>
     SgdNesterov,
 
     /// <summary>AdamW (Adam with decoupled weight decay).</summary>
@@ -65,10 +65,10 @@ public sealed record ExpressionTrainingOptions
     /// <summary>Peak learning rate. Default 0.05 (suits <see cref="ExpressionOptimizer.SgdNesterov"/>; use about 0.002 for AdamW); greater than 0 and at most 10.</summary>
     public double LearningRate { get; init; } = 0.05;
 
-    /// <summary>Decoupled weight decay. Default 5e-4; 0 to 1.</summary>
+    /// <summary>Weight decay: an L2 penalty added to the gradient for <see cref="ExpressionOptimizer.SgdNesterov"/>, decoupled from it for <see cref="ExpressionOptimizer.AdamW"/>. Default 5e-4; 0 to 1.</summary>
     public double WeightDecay { get; init; } = 5e-4;
 
-    /// <summary>Momentum for SGD (beta1 for AdamW). Default 0.9; 0 to less than 1.</summary>
+    /// <summary>Momentum for SGD (beta1 for AdamW). Default 0.9; 0 to 0.999999.</summary>
     public double Momentum { get; init; } = 0.9;
 
     /// <summary>The optimiser. Default <see cref="ExpressionOptimizer.SgdNesterov"/>.</summary>
@@ -80,7 +80,11 @@ public sealed record ExpressionTrainingOptions
     /// <summary>Warm-up length in epochs for <see cref="LearningRateSchedule.WarmupCosine"/>. Default 1; 0 to <see cref="Epochs"/>.</summary>
     public double WarmupEpochs { get; init; } = 1;
 
-    /// <summary>Side of the square grayscale image every input is resized to. Default 48 (FER2013's size); 16 to 256.</summary>
+    /// <summary>
+    /// Side of the square grayscale image every input is resized to. Default 48 (FER2013's size); 16 to 256, and with
+    /// <see cref="CropSize"/> unset at least 19 for the <see cref="ExpressionArchitecture.Standard"/> and
+    /// <see cref="ExpressionArchitecture.Large"/> networks (their default crop, 5/6 of it, must be at least 16).
+    /// </summary>
     public int ImageSize { get; init; } = 48;
 
     /// <summary>
@@ -95,15 +99,17 @@ public sealed record ExpressionTrainingOptions
     public ExpressionArchitecture Architecture { get; init; } = ExpressionArchitecture.Standard;
 
     /// <summary>
-    /// A folder-per-label folder (or a <c>fer2013.csv</c> file) to validate on after every epoch. Default <c>null</c>:
-    /// hold out <see cref="ValidationFraction"/> of the training data instead (for a CSV training source, its
-    /// <c>PublicTest</c> rows).
+    /// A folder-per-label folder (or a <c>fer2013.csv</c> file, whose <c>PublicTest</c> rows are used) to validate on
+    /// after every epoch. Default <c>null</c>: hold out <see cref="ValidationFraction"/> of the training data instead
+    /// (for a CSV training source, its <c>PublicTest</c> rows).
     /// </summary>
     public string? ValidationFolder { get; init; }
 
     /// <summary>
     /// Fraction of the training images held out (stratified by label, seeded by <see cref="Seed"/>) for validation
     /// when <see cref="ValidationFolder"/> is not set. Default 0.1; 0 (no validation, no early stopping) to 0.5.
+    /// For a FER2013 CSV training source only whether it is 0 matters: above 0, validation uses all the file's
+    /// <c>PublicTest</c> rows, which must exist (set 0 to train on a CSV without them).
     /// </summary>
     public double ValidationFraction { get; init; } = 0.1;
 
@@ -113,10 +119,10 @@ public sealed record ExpressionTrainingOptions
     /// </summary>
     public int EarlyStoppingPatience { get; init; } = 10;
 
-    /// <summary>Label-smoothing factor of the cross-entropy loss. Default 0.1; 0 to less than 1.</summary>
+    /// <summary>Label-smoothing factor of the cross-entropy loss. Default 0.1; 0 to 0.999.</summary>
     public double LabelSmoothing { get; init; } = 0.1;
 
-    /// <summary>Dropout probability before the classifier. Default 0.3; 0 to less than 1.</summary>
+    /// <summary>Dropout probability before the classifier. Default 0.3; 0 to 0.999.</summary>
     public double Dropout { get; init; } = 0.3;
 
     /// <summary>Randomly mirror training images left-right. Default <c>true</c>.</summary>
@@ -209,6 +215,8 @@ public sealed record ExpressionTrainingOptions
 
     internal void Validate()
     {
+        if (ValidationFolder is { Length: 0 })
+            throw new ArgumentException("ValidationFolder must not be empty: give a folder (or FER2013 CSV) of validation images, or leave it null to hold out ValidationFraction of the training data.", nameof(ValidationFolder));
         Guard.InRange(Epochs, 1, 10_000, nameof(Epochs));
         Guard.InRange(BatchSize, 1, 4096, nameof(BatchSize));
         Guard.InRange(LearningRate, double.Epsilon, 10, nameof(LearningRate));

@@ -90,7 +90,10 @@ public sealed record TrainingProgress
     /// <summary>Training throughput of the epoch, in training-set images per second (each counted once, however many networks train on it).</summary>
     public double ImagesPerSecond { get; init; }
 
-    /// <summary><c>true</c> when this epoch is the best so far on validation accuracy (its weights are kept).</summary>
+    /// <summary>
+    /// <c>true</c> when this epoch is the best so far on validation accuracy (its weights are kept). Without validation
+    /// data every epoch counts as the best, so the last epoch's weights are returned.
+    /// </summary>
     public bool IsBestEpoch { get; init; }
 
     /// <summary>A note such as the data summary or skipped files, or <c>null</c> for a plain epoch report.</summary>

@@ -225,7 +225,12 @@ internal static class DatasetReader
                 emotions.Add(emotion);
             }
             if (images.Count == 0)
-                throw new DatasetException(full, $"'{full}' has no rows with Usage '{usage}'. Usages found: {string.Join(", ", usages)}.");
+                throw new DatasetException(full, $"'{full}' has no rows with Usage '{usage}'. Usages found: {string.Join(", ", usages)}. " + usage switch
+                {
+                    "PublicTest" => "Validation on a FER2013 CSV reads its 'PublicTest' rows: set ValidationFraction to 0 to train without validation, or ValidationFolder to other validation data.",
+                    "PrivateTest" => "Evaluate reads a FER2013 CSV's 'PrivateTest' rows: add them, or evaluate on a folder with one subfolder of images per label.",
+                    _ => $"Training reads a FER2013 CSV's '{usage}' rows: add them, or train on a folder with one subfolder of images per label.",
+                });
             // Like a folder, the rows define the labels: those present, sorted ordinally, so CSV- and folder-trained
             // models are interchangeable and a model never carries a label it was not trained on.
             var present = emotions.Distinct().Order().ToArray();

@@ -19,7 +19,7 @@ internal sealed record TrainingOutcome(IReadOnlyList<ExpressionNet> Nets, int Ep
 /// </summary>
 internal static class Trainer
 {
-    /// <summary>With weight averaging, the raw network is validated after the first epoch, every this many epochs and the last.</summary>
+    /// <summary>With weight averaging, the raw network is validated after the first epoch, every this many epochs and the last (epoch <c>Epochs</c>, or the one early stopping ends the run after).</summary>
     internal const int RawValidationInterval = 5;
 
     public static TrainingOutcome Run(LabeledImages train, LabeledImages? validation, ExpressionTrainingOptions o,
@@ -88,12 +88,7 @@ internal static class Trainer
                 // With weight averaging, the averaged networks are the ones validated, selected and returned; the raw
                 // networks' loss and accuracy are reported alongside, on the epochs RawValidationInterval describes.
                 double? vLoss = null, vAcc = null, rawLoss = null, rawAcc = null;
-                if (xVal is not null)
-                {
-                    (vLoss, vAcc) = Validate(learners, l => l.Kept, xVal, yVal!, crop, o, ct);
-                    if (learners[0].Average is not null && (epoch == 1 || epoch % RawValidationInterval == 0 || epoch == o.Epochs))
-                        (rawLoss, rawAcc) = Validate(learners, l => l.Net, xVal, yVal!, crop, o, ct);
-                }
+                if (xVal is not null) (vLoss, vAcc) = Validate(learners, l => l.Kept, xVal, yVal!, crop, o, ct);
                 bool best = vAcc is double a ? a > bestAcc : true;
                 if (best)
                 {
@@ -105,6 +100,9 @@ internal static class Trainer
                     }
                 }
                 else sinceBest++;
+                bool stopping = xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience;
+                if (xVal is not null && learners[0].Average is not null && (epoch == 1 || epoch % RawValidationInterval == 0 || epoch == o.Epochs || stopping))
+                    (rawLoss, rawAcc) = Validate(learners, l => l.Net, xVal, yVal!, crop, o, ct);
                 var report = new TrainingProgress
                 {
                     Epoch = epoch, TotalEpochs = o.Epochs,
@@ -116,7 +114,7 @@ internal static class Trainer
                 history.Add(report);
                 checkpoint?.Save(learners, new CheckpointState(epoch, bestEpoch, bestAcc, sinceBest, history), best);
                 progress?.Report(report);
-                if (xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience)
+                if (stopping)
                 {
                     progress?.Report(new TrainingProgress { Epoch = 0, TotalEpochs = o.Epochs, Elapsed = earlierSegments + clock.Elapsed, Message = $"Early stopping after epoch {epoch}: no validation improvement for {sinceBest} epochs; restoring epoch {bestEpoch}." });
                     epoch++;

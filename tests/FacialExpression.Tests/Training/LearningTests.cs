@@ -102,6 +102,21 @@ public sealed class LearningTests
     }
 
     [Test]
+    public void Train_WithWeightAveraging_ChecksTheRawWeightsOnTheEpochEarlyStoppingEndsOn()
+    {
+        var reports = new List<TrainingProgress>();
+        // Validation reaches its best within a few epochs on the synthetic faces, and patience 1 then stops the run.
+        var options = TestData.FastOptions with { Epochs = 40, EarlyStoppingPatience = 1, WeightAveragingDecay = 0.9, ValidationFolder = TestData.TestFolder, Threads = 1 };
+        using var model = ExpressionModel.Train(TestData.TrainFolder, options, new SyncProgress(reports.Add));
+        var epochs = reports.Where(r => r.Epoch > 0).ToList();
+        Assert.That(reports.Any(r => r.Message?.StartsWith("Early stopping", StringComparison.Ordinal) == true), "the run was ended by early stopping");
+        Assert.That(epochs[^1].Epoch, Is.LessThan(40));
+        Assert.That(epochs[^1].RawValidationAccuracy, Is.Not.Null, $"the raw weights are checked on the last epoch run ({epochs[^1].Epoch})");
+        Assert.That(epochs.Where(e => e.RawValidationAccuracy is not null).Select(e => e.Epoch),
+            Is.EqualTo(epochs.Select(e => e.Epoch).Where(e => e == 1 || e % 5 == 0 || e == epochs[^1].Epoch)));
+    }
+
+    [Test]
     public void Train_WithWeightAveraging_LearnsAndReturnsTheAveragedWeights()
     {
         var reports = new List<TrainingProgress>();

@@ -74,6 +74,18 @@ public sealed class BadInputTests
     }
 
     [Test]
+    public void Train_Fer2013CsvWithoutPublicTestRows_SaysHowToTrainWithoutThem()
+    {
+        var csv = Path.Combine(TestData.NewFolder("csv-training-only"), "fer2013.csv");
+        Training.Fer2013Csv.Write(csv, TestData.TinyDataset(perClass: 4), "Training");
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(csv, TestData.FastOptions with { Epochs = 1 }));
+        Assert.That(e!.Message, Does.Contain("no rows with Usage 'PublicTest'").And.Contain("Usages found: Training").And.Contain("ValidationFraction to 0"));
+        Assert.That(e.Path, Is.EqualTo(csv));
+        using var model = ExpressionModel.Train(csv, TestData.FastOptions with { Epochs = 1, ValidationFraction = 0 });
+        Assert.That(model.ValidationAccuracy, Is.Null, "trained without validation, as the message says");
+    }
+
+    [Test]
     public void Train_Fer2013CsvWithOneLabel_Throws()
     {
         var csv = Path.Combine(TestData.NewFolder("csv-one-label"), "fer2013.csv");
@@ -162,6 +174,22 @@ public sealed class BadInputTests
         };
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => ExpressionModel.Train(TestData.TrainFolder, o));
         Assert.That(e!.ParamName, Is.EqualTo(property));
+    }
+
+    [Test]
+    public void Train_EmptyValidationFolder_ThrowsNamingTheOptionBeforeReadingAnything()
+    {
+        var e = Assert.Throws<ArgumentException>(() => ExpressionModel.Train("/no/such/folder", TestData.FastOptions with { ValidationFolder = "" }));
+        Assert.That(e!.ParamName, Is.EqualTo(nameof(ExpressionTrainingOptions.ValidationFolder)));
+        Assert.That(e.Message, Does.Contain("leave it null"));
+    }
+
+    [Test]
+    public void Load_StreamThatCannotBeRead_ThrowsArgumentException()
+    {
+        using var writeOnly = new FileStream(Path.Combine(TestData.NewFolder("write-only"), "model.fexm"), FileMode.Create, FileAccess.Write);
+        var e = Assert.Throws<ArgumentException>(() => ExpressionModel.Load(writeOnly));
+        Assert.That(e!.ParamName, Is.EqualTo("stream"));
     }
 
     [Test]
