@@ -169,7 +169,12 @@ public sealed record ExpressionTrainingOptions
 
     /// <summary>
     /// Folder that receives a checkpoint after every epoch and from which an interrupted run resumes when it is
-    /// started again with the same options. Default <c>null</c>: no checkpoints.
+    /// started again with the same options: the same model as an uninterrupted run. A run that had finished, or that
+    /// early stopping had ended, returns its model without training further. <see cref="Epochs"/>,
+    /// <see cref="EarlyStoppingPatience"/>, <see cref="Threads"/> and <see cref="Precision"/> may change on resume;
+    /// a changed <see cref="Epochs"/> continues on the new length's learning-rate schedule from the step reached (the
+    /// rate jumps to where the new schedule is), so the result matches neither length run straight through.
+    /// Default <c>null</c>: no checkpoints.
     /// </summary>
     public string? CheckpointFolder { get; init; }
 

@@ -158,7 +158,8 @@ internal static class ModelFile
             if (version == ModelMetadata.EnsembleFormatVersion)
             {
                 var ensemble = root.Deserialize<EnsembleMetadata>(Json)!;
-                if (ensemble.Networks is not { Length: >= 2 } || ensemble.Networks.Any(n => n is null || !n.Labels.SequenceEqual(ensemble.Labels) || n.ImageSize != ensemble.ImageSize))
+                if (ensemble.Labels is null || ensemble.Networks is not { Length: >= 2 }
+                    || ensemble.Networks.Any(n => n?.Labels is null || !n.Labels.SequenceEqual(ensemble.Labels) || n.ImageSize != ensemble.ImageSize))
                     throw new ModelFormatException(description, $"The metadata of ensemble file '{description}' is inconsistent: it needs two or more networks that share its labels and image size.");
                 metas = ensemble.Networks;
             }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using FacialExpression.Data;
 using FacialExpression.Modeling;
 using TorchSharp;
@@ -63,11 +64,15 @@ internal static class Trainer
                 foreach (var l in learners) l.BestWeights = checkpoint.LoadBest(l, state);
                 progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Elapsed = earlierSegments + clock.Elapsed, Message = $"Resumed from checkpoint after epoch {state.Epoch} in '{o.CheckpointFolder}'." });
             }
+            // A run that early stopping had already ended stays ended: rerunning its command returns the same model.
+            bool stopping = xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience && startEpoch <= o.Epochs;
+            if (stopping)
+                progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Elapsed = earlierSegments + clock.Elapsed, Message = $"The checkpointed run had stopped early after epoch {startEpoch - 1} (no validation improvement for {sinceBest} epochs); restoring epoch {bestEpoch}." });
 
             double lastLr = o.LearningRate;
             double trainSeconds = 0; long trainImages = 0;
             int epoch = startEpoch;
-            for (; epoch <= o.Epochs; epoch++)
+            for (; epoch <= o.Epochs && !stopping; epoch++)
             {
                 ct.ThrowIfCancellationRequested();
                 var epochClock = Stopwatch.StartNew();
@@ -100,7 +105,7 @@ internal static class Trainer
                     }
                 }
                 else sinceBest++;
-                bool stopping = xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience;
+                stopping = xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience;
                 if (xVal is not null && learners[0].Average is not null && (epoch == 1 || epoch % RawValidationInterval == 0 || epoch == o.Epochs || stopping))
                     (rawLoss, rawAcc) = Validate(learners, l => l.Net, xVal, yVal!, crop, o, ct);
                 var report = new TrainingProgress
@@ -408,6 +413,12 @@ internal sealed class Checkpoint
     internal static string Fingerprint(ExpressionTrainingOptions o) =>
         JsonSerializer.Serialize(o with { CheckpointFolder = null, Epochs = 0, EarlyStoppingPatience = 0, Threads = null, Precision = TrainingPrecision.Float32, Networks = o.Networks == 1 ? 0 : o.Networks });
 
+    /// <summary>
+    /// The state holds −∞ as the best accuracy of a run without validation, and a diverged run's losses are NaN;
+    /// plain JSON has neither, so they are written as the named literals.
+    /// </summary>
+    private static readonly JsonSerializerOptions StateJson = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     private string StatePath => Path.Combine(_folder, "state.json");
     private string CurvePath => Path.Combine(_folder, "learning-curve.csv");
     private string EpochPath(int epoch, string kind, int network) => Path.Combine(_folder, $"epoch-{epoch:D4}{NetworkPart(network)}.{kind}");
@@ -430,7 +441,7 @@ internal sealed class Checkpoint
         }
         AtomicFile.WriteText(CurvePath, LearningCurve.ToCsv(state.History));
         // The state file is written last: it is what marks the epoch as complete and names its files.
-        AtomicFile.WriteText(StatePath, JsonSerializer.Serialize(new StoredState(_fingerprint, state)));
+        AtomicFile.WriteText(StatePath, JsonSerializer.Serialize(new StoredState(_fingerprint, state), StateJson));
         var keep = new HashSet<string>(StringComparer.Ordinal);
         foreach (var l in learners)
         {
@@ -448,7 +459,7 @@ internal sealed class Checkpoint
         state = null;
         if (!File.Exists(StatePath)) return false;
         StoredState? stored;
-        try { stored = JsonSerializer.Deserialize<StoredState>(File.ReadAllText(StatePath)); }
+        try { stored = JsonSerializer.Deserialize<StoredState>(File.ReadAllText(StatePath), StateJson); }
         catch (JsonException e) { throw Unusable($"its state file '{StatePath}' is not readable JSON ({e.Message})", e); }
         if (stored?.State is null) throw Unusable($"its state file '{StatePath}' is empty");
         if (stored.Options != _fingerprint)
@@ -472,7 +483,12 @@ internal sealed class Checkpoint
         var current = Trainer.CloneWeights(net);
         try
         {
-            Load(net, Existing(BestPath(state.BestEpoch, learner.Index), "best.weights", learner.Index));
+            var best = BestPath(state.BestEpoch, learner.Index);
+            var path = Existing(best, "best.weights", learner.Index);
+            // A folder in the earlier layout: give its best weights the name the next state file will use, because
+            // the next checkpoint deletes the earlier layout's files.
+            if (path != best) AtomicFile.Write(best, s => { using var earlier = File.OpenRead(path); earlier.CopyTo(s); });
+            Load(net, path);
             return Trainer.CloneWeights(net);
         }
         finally

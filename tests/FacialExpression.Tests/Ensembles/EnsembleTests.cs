@@ -188,6 +188,27 @@ public sealed class EnsembleTests
         Assert.Throws<ObjectDisposedException>(() => ExpressionModel.Ensemble([_first, disposed]));
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Load_EnsembleWithNullLabels_ThrowsModelFormatException(bool inANetwork)
+    {
+        var path = Path.Combine(TestData.NewFolder("ensemble-null-labels"), "ensemble.fexm");
+        using (var ensemble = ExpressionModel.Ensemble([_first, _second])) ensemble.Save(path);
+        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        {
+            var entry = zip.GetEntry("metadata.json")!;
+            JsonNode json;
+            using (var s = entry.Open()) json = JsonNode.Parse(s)!;
+            entry.Delete();
+            if (inANetwork) json["Networks"]![1]!["Labels"] = null;
+            else json["Labels"] = null;
+            using var w = new StreamWriter(zip.CreateEntry("metadata.json").Open());
+            w.Write(json.ToJsonString());
+        }
+        var e = Assert.Throws<ModelFormatException>(() => ExpressionModel.Load(path));
+        Assert.That(e!.Message, Does.Contain(path).And.Contain("inconsistent"));
+    }
+
     [Test]
     public void Load_EnsembleMissingAMembersWeights_ThrowsNamingTheEntry()
     {

@@ -116,6 +116,43 @@ public sealed class CancellationTests
         Assert.That(ResumedAfter(reports, 2));
         Assert.That(Directory.GetFiles(checkpoints, "*.weights").Select(Path.GetFileName), Has.None.EqualTo("last.weights").And.None.EqualTo("best.weights"),
             "the earlier layout's files are replaced by the new one");
+        Assert.That(Directory.GetFiles(checkpoints, "best-*"), Has.Length.EqualTo(1), "the best weights survive the move to the new layout");
+        reports.Clear();
+        using (ExpressionModel.Train(data, options with { Epochs = 4 }, new SyncProgress(reports.Add))) { }
+        Assert.That(ResumedAfter(reports, 3), "the migrated folder resumes again");
+    }
+
+    [Test]
+    public void Checkpoints_WithoutValidationData_Resume()
+    {
+        var data = TestData.TinyDataset(perClass: 12, seed: 11);
+        var checkpoints = TestData.NewFolder("resume-no-validation");
+        var options = TestData.FastOptions with { Epochs = 1, ValidationFraction = 0, CheckpointFolder = checkpoints };
+        using (ExpressionModel.Train(data, options)) { }
+        var reports = new List<TrainingProgress>();
+        using var resumed = ExpressionModel.Train(data, options with { Epochs = 2 }, new SyncProgress(reports.Add));
+        Assert.That(ResumedAfter(reports, 1));
+        Assert.That(reports.Where(r => r.Epoch > 0).Select(r => r.Epoch), Is.EqualTo(new[] { 2 }));
+        Assert.That(resumed.ValidationAccuracy, Is.Null);
+    }
+
+    [Test]
+    public void Checkpoints_OfARunEarlyStoppingEnded_ReturnTheSameModelWithoutTrainingMore()
+    {
+        var data = TestData.TinyDataset(perClass: 12, seed: 12);
+        var images = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).Take(4).ToArray();
+        var options = TestData.FastOptions with { Epochs = 40, EarlyStoppingPatience = 1, CheckpointFolder = TestData.NewFolder("resume-stopped"), Threads = 1 };
+        var first = new List<TrainingProgress>();
+        using var stopped = ExpressionModel.Train(data, options, new SyncProgress(first.Add));
+        int last = first.Last(r => r.Epoch > 0).Epoch;
+        Assert.That(last, Is.LessThan(40), "early stopping ended the run");
+        var again = new List<TrainingProgress>();
+        using var rerun = ExpressionModel.Train(data, options, new SyncProgress(again.Add));
+        Assert.That(ResumedAfter(again, last));
+        Assert.That(again.Where(r => r.Epoch > 0), Is.Empty, "no epoch is trained after the one early stopping ended on");
+        Assert.That(again.Any(r => r.Message?.Contains($"had stopped early after epoch {last}") == true));
+        for (int i = 0; i < images.Length; i++)
+            Assert.That(rerun.Predict(images[i]).Scores, Is.EqualTo(stopped.Predict(images[i]).Scores));
     }
 
     [Test]
