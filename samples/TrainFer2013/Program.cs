@@ -50,7 +50,7 @@ root.SetAction((parse, ct) => Task.Run(() =>
     {
         return Run(parse, outDir, ct);
     }
-    catch (Exception e) when (e is FacialExpressionException or ArgumentException or IOException or UnauthorizedAccessException)
+    catch (Exception e) when (e is FacialExpressionException or ArgumentException or IOException or UnauthorizedAccessException or InvalidOperationException) // the last: a checkpoint folder that cannot be resumed or is in use
     {
         Console.Error.WriteLine(e.Message);
         return 1;
@@ -267,7 +267,7 @@ static void WriteAtomically(string path, string text)
 static string Unpack(FileInfo archive, DirectoryInfo outDir)
 {
     var dest = Path.Combine(outDir.FullName, "data");
-    if (Directory.Exists(Path.Combine(dest, "fer2013", "val"))) return dest;
+    if (Directory.Exists(Path.Combine(dest, "fer2013", "val")) || Directory.Exists(Path.Combine(dest, "val"))) return dest; // the layouts Splits accepts
     if (!archive.Exists) throw new FileNotFoundException($"Dataset archive '{archive.FullName}' not found; pass --data or --archive.");
     Console.WriteLine($"Unpacking {archive.FullName} to {dest}");
     var temp = dest + ".partial";

@@ -36,6 +36,7 @@ internal static class Trainer
 
         var learners = new List<Learner>();
         Tensor? xTrain = null, yTrain = null, xVal = null, yVal = null;
+        Checkpoint? checkpoint = null;
         try
         {
             for (int k = 0; k < o.Networks; k++) learners.Add(new Learner(k, o, classes, mean, std));
@@ -51,7 +52,7 @@ internal static class Trainer
             int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
             long totalSteps = (long)stepsPerEpoch * o.Epochs;
             var history = new List<TrainingProgress>();
-            var checkpoint = o.CheckpointFolder is null ? null : new Checkpoint(o.CheckpointFolder, o);
+            checkpoint = o.CheckpointFolder is null ? null : new Checkpoint(o.CheckpointFolder, o);
             int startEpoch = 1, bestEpoch = 0, sinceBest = 0;
             double bestAcc = double.NegativeInfinity;
             var earlierSegments = TimeSpan.Zero;
@@ -138,6 +139,7 @@ internal static class Trainer
         finally
         {
             torch.set_num_threads(callersThreads);
+            checkpoint?.Dispose();
             foreach (var l in learners) l.Dispose();
             xTrain?.Dispose(); yTrain?.Dispose(); xVal?.Dispose(); yVal?.Dispose();
         }
@@ -392,17 +394,38 @@ internal sealed record CheckpointState(int Epoch, int BestEpoch, double BestAccu
 /// complete: a process killed half-way through writing epoch N + 1 resumes from epoch N with epoch N's files, never a mix.
 /// Files of older epochs are deleted once the new state is in place.
 /// </summary>
-internal sealed class Checkpoint
+internal sealed class Checkpoint : IDisposable
 {
+    private const string LockName = ".lock";
     private readonly string _folder;
     private readonly string _fingerprint;
+    private readonly FileStream _lock;
 
+    /// <summary>
+    /// Takes the folder for this run: an exclusive lock on its <c>.lock</c> file, held until <see cref="Dispose"/>, so
+    /// that two runs never delete each other's files; then removes temporary files that killed writes left behind.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another run holds the folder.</exception>
     public Checkpoint(string folder, ExpressionTrainingOptions o)
     {
         _folder = Path.GetFullPath(folder);
         Directory.CreateDirectory(_folder);
         _fingerprint = Fingerprint(o);
+        try
+        {
+            _lock = new FileStream(Path.Combine(_folder, LockName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidOperationException($"Checkpoint folder '{_folder}' is in use by another training run (it holds '{LockName}'). Wait for that run to end, or choose another CheckpointFolder.", e);
+        }
+        // With the lock held no other run writes here: a '.NAME.GUID.tmp' file of ours is what a killed write left.
+        foreach (var orphan in new[] { ".epoch-*.tmp", ".best-*.tmp", ".state.json.*.tmp", ".learning-curve.csv.*.tmp" }
+                     .SelectMany(pattern => Directory.EnumerateFiles(_folder, pattern)).ToList())
+            File.Delete(orphan);
     }
+
+    public void Dispose() => _lock.Dispose();
 
     /// <summary>
     /// The options a checkpoint must be resumed with, as JSON. Epochs, patience, threads and precision may change

@@ -123,6 +123,53 @@ public sealed class CancellationTests
     }
 
     [Test]
+    public void Checkpoints_InUseByAnotherRun_AreRefusedWithoutTouchingIt()
+    {
+        var data = TestData.TinyDataset(perClass: 12, seed: 13);
+        var checkpoints = TestData.NewFolder("resume-in-use");
+        var options = TestData.FastOptions with { Epochs = 2, CheckpointFolder = checkpoints };
+        using var atEpochOne = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var first = Task.Run(() =>
+        {
+            using var model = ExpressionModel.Train(data, options, new SyncProgress(p =>
+            {
+                if (p.Epoch != 1) return;
+                atEpochOne.Set();
+                release.Wait(TimeSpan.FromMinutes(2));
+            }));
+            return model.NetworkCount;
+        });
+        Assert.That(atEpochOne.Wait(TimeSpan.FromMinutes(2)), "the first run reached epoch 1");
+        try
+        {
+            var e = Assert.Throws<InvalidOperationException>(() => ExpressionModel.Train(data, options));
+            Assert.That(e!.Message, Does.Contain(checkpoints).And.Contain("in use by another training run"));
+        }
+        finally
+        {
+            release.Set();
+        }
+        Assert.That(first.Result, Is.EqualTo(1), "the first run finished undisturbed");
+        Assert.That(File.Exists(Path.Combine(checkpoints, "epoch-0002.weights")));
+        Assert.That(File.Exists(Path.Combine(checkpoints, ".lock")), Is.False, "the lock goes with the run");
+    }
+
+    [Test]
+    public void Checkpoints_LoseTheTemporaryFilesOfKilledWrites_WhenTheNextRunStarts()
+    {
+        var (data, checkpoints, options) = TrainWithCheckpoints("resume-orphans", seed: 14, epochs: 1);
+        var orphans = new[] { ".epoch-0002.weights.0123456789abcdef0123456789abcdef.tmp", ".state.json.0123456789abcdef0123456789abcdef.tmp" }
+            .Select(n => Path.Combine(checkpoints, n)).ToArray();
+        foreach (var orphan in orphans) File.WriteAllBytes(orphan, new byte[10]);
+        var mine = Path.Combine(checkpoints, "notes.tmp");
+        File.WriteAllText(mine, "not the trainer's");
+        using (ExpressionModel.Train(data, options with { Epochs = 2 })) { }
+        Assert.That(orphans.Where(File.Exists), Is.Empty);
+        Assert.That(File.Exists(mine), "files the trainer did not write stay");
+    }
+
+    [Test]
     public void Checkpoints_WithoutValidationData_Resume()
     {
         var data = TestData.TinyDataset(perClass: 12, seed: 11);
