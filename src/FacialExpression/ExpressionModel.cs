@@ -90,7 +90,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <exception cref="DatasetException">The folder is missing, has fewer than two classes, a class without a readable image, a validation folder without one, or (with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>) an unreadable file.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
-    /// <exception cref="InvalidOperationException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> holds a run with different options or one that cannot be resumed, or another training run is using it (the message says which and why).</exception>
+    /// <exception cref="InvalidOperationException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> holds a run with different options or data or one that cannot be resumed, or another training run is using it (the message says which and why).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static ExpressionModel Train(string trainFolder, ExpressionTrainingOptions? options = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -132,7 +132,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// <exception cref="DatasetException">Fewer than two labels, a label without a readable image, or unreadable images with <see cref="ExpressionTrainingOptions.ThrowOnUnreadableImages"/>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="NativeRuntimeException">libtorch cannot be loaded.</exception>
-    /// <exception cref="InvalidOperationException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> holds a run with different options or one that cannot be resumed, or another training run is using it (the message says which and why).</exception>
+    /// <exception cref="InvalidOperationException"><see cref="ExpressionTrainingOptions.CheckpointFolder"/> holds a run with different options or data or one that cannot be resumed, or another training run is using it (the message says which and why).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static ExpressionModel Train(IDataView trainData, string imagePathColumn = "ImagePath", string labelColumn = "Label",
         ExpressionTrainingOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)

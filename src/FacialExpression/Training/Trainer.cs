@@ -52,7 +52,7 @@ internal static class Trainer
             int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
             long totalSteps = (long)stepsPerEpoch * o.Epochs;
             var history = new List<TrainingProgress>();
-            checkpoint = o.CheckpointFolder is null ? null : new Checkpoint(o.CheckpointFolder, o);
+            checkpoint = o.CheckpointFolder is null ? null : new Checkpoint(o.CheckpointFolder, o, Checkpoint.DataFingerprint(train, validation, mean, std));
             int startEpoch = 1, bestEpoch = 0, sinceBest = 0;
             double bestAcc = double.NegativeInfinity;
             var earlierSegments = TimeSpan.Zero;
@@ -399,6 +399,7 @@ internal sealed class Checkpoint : IDisposable
     private const string LockName = ".lock";
     private readonly string _folder;
     private readonly string _fingerprint;
+    private readonly string _data;
     private readonly FileStream _lock;
 
     /// <summary>
@@ -406,8 +407,9 @@ internal sealed class Checkpoint : IDisposable
     /// that two runs never delete each other's files; then removes temporary files that killed writes left behind.
     /// </summary>
     /// <exception cref="InvalidOperationException">Another run holds the folder.</exception>
-    public Checkpoint(string folder, ExpressionTrainingOptions o)
+    public Checkpoint(string folder, ExpressionTrainingOptions o, string data)
     {
+        _data = data;
         _folder = Path.GetFullPath(folder);
         Directory.CreateDirectory(_folder);
         _fingerprint = Fingerprint(o);
@@ -464,7 +466,7 @@ internal sealed class Checkpoint : IDisposable
         }
         AtomicFile.WriteText(CurvePath, LearningCurve.ToCsv(state.History));
         // The state file is written last: it is what marks the epoch as complete and names its files.
-        AtomicFile.WriteText(StatePath, JsonSerializer.Serialize(new StoredState(_fingerprint, state), StateJson));
+        AtomicFile.WriteText(StatePath, JsonSerializer.Serialize(new StoredState(_fingerprint, state, _data), StateJson));
         var keep = new HashSet<string>(StringComparer.Ordinal);
         foreach (var l in learners)
         {
@@ -487,6 +489,9 @@ internal sealed class Checkpoint : IDisposable
         if (stored?.State is null) throw Unusable($"its state file '{StatePath}' is empty");
         if (stored.Options != _fingerprint)
             throw new InvalidOperationException($"Checkpoint folder '{_folder}' holds a run with different training options ({Differences(stored.Options, _fingerprint)}). Use the same options to resume, or another (or empty) CheckpointFolder to start afresh.");
+        // Folders written before the data was recorded have none; they resume as before.
+        if (stored.Data is not null && stored.Data != _data)
+            throw new InvalidOperationException($"Checkpoint folder '{_folder}' holds a run on different data (in the checkpoint: {stored.Data}; now: {_data}). Use the same training and validation data to resume, or another (or empty) CheckpointFolder to start afresh.");
         int epoch = stored.State.Epoch;
         foreach (var l in learners)
         {
@@ -551,7 +556,15 @@ internal sealed class Checkpoint : IDisposable
         return string.Join("; ", differing);
     }
 
-    private sealed record StoredState(string Options, CheckpointState State);
+    /// <summary>
+    /// What identifies a run's data for resuming: labels, image counts, and the training pixels' mean and standard
+    /// deviation (which any change of the images almost surely moves).
+    /// </summary>
+    internal static string DataFingerprint(LabeledImages train, LabeledImages? validation, float mean, float std) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"labels [{string.Join(", ", train.Labels)}], {train.Count} training images, {validation?.Count ?? 0} validation images, pixel mean {mean:R} and std {std:R}");
+
+    private sealed record StoredState(string Options, CheckpointState State, string? Data = null);
 }
 
 /// <summary>Formats a run's per-epoch history as CSV.</summary>

@@ -103,6 +103,18 @@ public sealed class CancellationTests
     }
 
     [Test]
+    public void Checkpoints_RefuseToContinueOnDifferentData()
+    {
+        var (data, checkpoints, options) = TrainWithCheckpoints("resume-other-data", seed: 15, epochs: 1);
+        var other = TestData.TinyDataset(perClass: 12, seed: 16); // same labels and counts, other images
+        var e = Assert.Throws<InvalidOperationException>(() => ExpressionModel.Train(other, options with { Epochs = 2 }));
+        Assert.That(e!.Message, Does.Contain(checkpoints).And.Contain("different data").And.Contain("pixel mean"));
+        var reports = new List<TrainingProgress>();
+        using (ExpressionModel.Train(data, options with { Epochs = 2 }, new SyncProgress(reports.Add))) { }
+        Assert.That(ResumedAfter(reports, 1), "the refused attempt left the folder resumable");
+    }
+
+    [Test]
     public void Checkpoints_InTheEarlierSingleSetLayout_StillResume()
     {
         var (data, checkpoints, options) = TrainWithCheckpoints("resume-earlier-layout", seed: 10, epochs: 2);
