@@ -65,6 +65,11 @@ internal static class DatasetReader
     /// <summary>True when <paramref name="path"/> names a CSV file rather than a folder.</summary>
     public static bool IsCsv(string path) => path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) && File.Exists(path);
 
+    private static readonly EnumerationOptions ClassFolderWalk = new()
+    {
+        RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System,
+    };
+
     /// <summary>Lists the class folders and their files, checking the layout; training needs two classes, a test folder one.</summary>
     public static (IReadOnlyList<string> Labels, IReadOnlyList<(string Path, int Label)> Files) ScanFolder(string root, int minimumClasses = 2)
     {
@@ -85,8 +90,10 @@ internal static class DatasetReader
         var files = new List<(string, int)>();
         for (int c = 0; c < classDirs.Length; c++)
         {
-            // Hidden files and everything inside hidden folders (.thumbnails, .AppleDouble, …) are not dataset images.
-            var inClass = Directory.GetFiles(classDirs[c], "*", SearchOption.AllDirectories)
+            // Hidden files and everything inside hidden folders (.thumbnails, .AppleDouble, …) are not dataset images;
+            // the enumeration does not descend into them (or into folders this process may not read), and the filter
+            // below also drops dot-names where the file system does not mark them hidden.
+            var inClass = Directory.GetFiles(classDirs[c], "*", ClassFolderWalk)
                 .Where(f => !Path.GetRelativePath(classDirs[c], f).Split(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar).Any(part => part.StartsWith('.')))
                 .OrderBy(f => f, StringComparer.Ordinal).ToArray();
             if (inClass.Length == 0)
@@ -225,7 +232,9 @@ internal static class DatasetReader
                 emotions.Add(emotion);
             }
             if (images.Count == 0)
-                throw new DatasetException(full, $"'{full}' has no rows with Usage '{usage}'. Usages found: {string.Join(", ", usages)}. " + usage switch
+                throw new DatasetException(full, usages.Count == 0 ? $"'{full}' has a header but no rows." : usages.All(u => u.Length == 0)
+                    ? $"'{full}' has no Usage column (its rows have emotion and pixels only), so it has no '{usage}' rows. FER2013's fer2013.csv has a third column, Usage (Training, PublicTest, PrivateTest); add it, or convert the images to a folder with one subfolder per label."
+                    : $"'{full}' has no rows with Usage '{usage}'. Usages found: {string.Join(", ", usages)}. " + usage switch
                 {
                     "PublicTest" => "Validation on a FER2013 CSV reads its 'PublicTest' rows: set ValidationFraction to 0 to train without validation, or ValidationFolder to other validation data.",
                     "PrivateTest" => "Evaluate reads a FER2013 CSV's 'PrivateTest' rows: add them, or evaluate on a folder with one subfolder of images per label.",

@@ -36,6 +36,25 @@ internal static class FaceAnnotator
         };
     }
 
+    /// <summary>The largest side each output format can encode (WebP: 16,383 pixels; JPEG: 65,535).</summary>
+    public static int MaxSide(SKEncodedImageFormat format) => format switch
+    {
+        SKEncodedImageFormat.Webp => 16_383,
+        SKEncodedImageFormat.Jpeg => 65_535,
+        _ => int.MaxValue,
+    };
+
+    /// <summary>Checks, before any work, that a photo of this size can be written in the output's format.</summary>
+    /// <exception cref="ArgumentException">A side exceeds what the format can encode.</exception>
+    public static void CheckSize(string outputPath, SKEncodedImageFormat format, int width, int height)
+    {
+        int max = MaxSide(format);
+        if (width > max || height > max)
+            throw new ArgumentException(
+                $"Cannot write a {width}×{height} annotated image to '{outputPath}': {format} images are at most {max} pixels a side. Use .png, or a smaller photo.",
+                nameof(outputPath));
+    }
+
     /// <summary>Draws the faces on a copy of the photo and writes it to <paramref name="outputPath"/> (temp file, then rename).</summary>
     public static void Write(Photo photo, IReadOnlyList<FaceExpression> faces, IReadOnlyList<string> labels, string outputPath, SKEncodedImageFormat format)
     {

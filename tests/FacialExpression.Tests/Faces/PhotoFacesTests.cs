@@ -295,6 +295,26 @@ public sealed class PhotoFacesTests
     }
 
     [Test]
+    public void AnnotateFaces_PhotoTooWideForWebP_ThrowsNamingTheLimitBeforeWritingAnything()
+    {
+        var folder = TestData.NewFolder("annotate-too-wide");
+        var wide = Path.Combine(folder, "panorama.png");
+        using (var bitmap = new SKBitmap(16_384, 8))
+        {
+            bitmap.Erase(SKColors.Gray);
+            using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(wide, data.ToArray());
+        }
+        var output = Path.Combine(folder, "out.webp");
+
+        var e = Assert.Throws<ArgumentException>(() => _model.AnnotateFaces(wide, output))!;
+
+        Assert.That(e.Message, Does.Contain("16384×8").And.Contain("16383").And.Contain(".png"));
+        Assert.That(e.ParamName, Is.EqualTo("outputPath"));
+        Assert.That(Directory.GetFiles(folder), Is.EqualTo(new[] { wide }));
+    }
+
+    [Test]
     [NonParallelizable]
     public void AnnotateFaces_WithoutASystemFont_StillDrawsTheLabel()
     {

@@ -86,6 +86,16 @@ public sealed class BadInputTests
     }
 
     [Test]
+    public void Train_CsvWithoutAUsageColumn_SaysTheColumnIsMissing()
+    {
+        var csv = Path.Combine(TestData.NewFolder("csv-no-usage"), "train.csv");
+        File.WriteAllText(csv, "emotion,pixels\n" + string.Concat(Enumerable.Range(0, 4).Select(i =>
+            $"{i % 2},{string.Join(' ', Enumerable.Repeat("128", 48 * 48))}\n")));
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(csv, TestData.FastOptions with { Epochs = 1 }));
+        Assert.That(e!.Message, Does.Contain("no Usage column").And.Contain("Training, PublicTest, PrivateTest"));
+    }
+
+    [Test]
     public void Train_Fer2013CsvWithOneLabel_Throws()
     {
         var csv = Path.Combine(TestData.NewFolder("csv-one-label"), "fer2013.csv");
