@@ -65,6 +65,21 @@ internal static class DatasetReader
     /// <summary>True when <paramref name="path"/> names a CSV file rather than a folder.</summary>
     public static bool IsCsv(string path) => path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) && File.Exists(path);
 
+    /// <summary>Why a FER2013 CSV has no rows of <paramref name="usage"/>, and what to do about it.</summary>
+    private static string NoRowsMessage(string full, string usage, IReadOnlyCollection<string> usagesFound)
+    {
+        if (usagesFound.Count == 0) return $"'{full}' has a header but no rows.";
+        if (usagesFound.All(u => u.Length == 0))
+            return $"'{full}' has no Usage column (its rows have emotion and pixels only), so it has no '{usage}' rows. FER2013's fer2013.csv has a third column, Usage (Training, PublicTest, PrivateTest); add it, or convert the images to a folder with one subfolder per label.";
+        var whatToDo = usage switch
+        {
+            "PublicTest" => "Validation on a FER2013 CSV reads its 'PublicTest' rows: set ValidationFraction to 0 to train without validation, or ValidationFolder to other validation data.",
+            "PrivateTest" => "Evaluate reads a FER2013 CSV's 'PrivateTest' rows: add them, or evaluate on a folder with one subfolder of images per label.",
+            _ => $"Training reads a FER2013 CSV's '{usage}' rows: add them, or train on a folder with one subfolder of images per label.",
+        };
+        return $"'{full}' has no rows with Usage '{usage}'. Usages found: {string.Join(", ", usagesFound)}. {whatToDo}";
+    }
+
     private static readonly EnumerationOptions ClassFolderWalk = new()
     {
         RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System,
@@ -232,14 +247,7 @@ internal static class DatasetReader
                 emotions.Add(emotion);
             }
             if (images.Count == 0)
-                throw new DatasetException(full, usages.Count == 0 ? $"'{full}' has a header but no rows." : usages.All(u => u.Length == 0)
-                    ? $"'{full}' has no Usage column (its rows have emotion and pixels only), so it has no '{usage}' rows. FER2013's fer2013.csv has a third column, Usage (Training, PublicTest, PrivateTest); add it, or convert the images to a folder with one subfolder per label."
-                    : $"'{full}' has no rows with Usage '{usage}'. Usages found: {string.Join(", ", usages)}. " + usage switch
-                {
-                    "PublicTest" => "Validation on a FER2013 CSV reads its 'PublicTest' rows: set ValidationFraction to 0 to train without validation, or ValidationFolder to other validation data.",
-                    "PrivateTest" => "Evaluate reads a FER2013 CSV's 'PrivateTest' rows: add them, or evaluate on a folder with one subfolder of images per label.",
-                    _ => $"Training reads a FER2013 CSV's '{usage}' rows: add them, or train on a folder with one subfolder of images per label.",
-                });
+                throw new DatasetException(full, NoRowsMessage(full, usage, usages));
             // Like a folder, the rows define the labels: those present, sorted ordinally, so CSV- and folder-trained
             // models are interchangeable and a model never carries a label it was not trained on.
             var present = emotions.Distinct().Order().ToArray();
