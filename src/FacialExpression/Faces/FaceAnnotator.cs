@@ -37,7 +37,7 @@ internal static class FaceAnnotator
     }
 
     /// <summary>The largest side each output format can encode (WebP: 16,383 pixels; JPEG: 65,535).</summary>
-    public static int MaxSide(SKEncodedImageFormat format) => format switch
+    private static int MaxSide(SKEncodedImageFormat format) => format switch
     {
         SKEncodedImageFormat.Webp => 16_383,
         SKEncodedImageFormat.Jpeg => 65_535,

@@ -8,7 +8,7 @@ internal static class AtomicFile
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(dir);
-        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        var temp = Path.Combine(dir, TemporaryName(Path.GetFileName(full), Guid.NewGuid().ToString("N")));
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None)) write(stream);
@@ -23,6 +23,12 @@ internal static class AtomicFile
             throw;
         }
     }
+
+    /// <summary>Temporary files that writes of <paramref name="namePattern"/> (a file name, may hold <c>*</c>) in <paramref name="folder"/> left, e.g. when the process was killed mid-write.</summary>
+    public static IEnumerable<string> TemporaryFiles(string folder, string namePattern) =>
+        Directory.EnumerateFiles(folder, TemporaryName(namePattern, "*"));
+
+    private static string TemporaryName(string fileName, string unique) => $".{fileName}.{unique}.tmp";
 
     public static void WriteText(string path, string text) =>
         Write(path, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });

@@ -65,8 +65,9 @@ internal static class Trainer
                 foreach (var l in learners) l.BestWeights = checkpoint.LoadBest(l, state);
                 progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Elapsed = earlierSegments + clock.Elapsed, Message = $"Resumed from checkpoint after epoch {state.Epoch} in '{o.CheckpointFolder}'." });
             }
+            bool PatienceSpent() => xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience;
             // A run that early stopping had already ended stays ended: rerunning its command returns the same model.
-            bool stopping = xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience && startEpoch <= o.Epochs;
+            bool stopping = PatienceSpent() && startEpoch <= o.Epochs;
             if (stopping)
                 progress?.Report(new TrainingProgress { TotalEpochs = o.Epochs, Elapsed = earlierSegments + clock.Elapsed, Message = $"The checkpointed run had stopped early after epoch {startEpoch - 1} (no validation improvement for {sinceBest} epochs); restoring epoch {bestEpoch}." });
 
@@ -106,7 +107,7 @@ internal static class Trainer
                     }
                 }
                 else sinceBest++;
-                stopping = xVal is not null && o.EarlyStoppingPatience > 0 && sinceBest >= o.EarlyStoppingPatience;
+                stopping = PatienceSpent();
                 if (xVal is not null && learners[0].Average is not null && (epoch == 1 || epoch % RawValidationInterval == 0 || epoch == o.Epochs || stopping))
                     (rawLoss, rawAcc) = Validate(learners, l => l.Net, xVal, yVal!, crop, o, ct);
                 var report = new TrainingProgress
@@ -421,9 +422,9 @@ internal sealed class Checkpoint : IDisposable
         {
             throw new InvalidOperationException($"Checkpoint folder '{_folder}' is in use by another training run (it holds '{LockName}'). Wait for that run to end, or choose another CheckpointFolder.", e);
         }
-        // With the lock held no other run writes here: a '.NAME.GUID.tmp' file of ours is what a killed write left.
-        foreach (var orphan in new[] { ".epoch-*.tmp", ".best-*.tmp", ".state.json.*.tmp", ".learning-curve.csv.*.tmp" }
-                     .SelectMany(pattern => Directory.EnumerateFiles(_folder, pattern)).ToList())
+        // With the lock held no other run writes here: a temporary file of ours is what a killed write left.
+        foreach (var orphan in new[] { "epoch-*", "best-*", "state.json", "learning-curve.csv" }
+                     .SelectMany(name => AtomicFile.TemporaryFiles(_folder, name)).ToList())
             File.Delete(orphan);
     }
 
