@@ -8,7 +8,9 @@ namespace FacialExpression.Training;
 /// <summary>
 /// bfloat16 mixed precision without autocast (TorchSharp 0.107 has none): a bfloat16 working copy of the network runs
 /// the forward and backward passes, while the float32 master network keeps the weights, receives the gradients and
-/// takes the optimiser step, so small updates are not rounded away. Batch-norm statistics are carried over both ways.
+/// takes the optimiser step, so small updates are not rounded away. The copy's batch-norm layers stay in float32
+/// (libtorch normalises bfloat16 activations with float32 parameters and statistics), so the running statistics the
+/// saved model uses are not rounded to bfloat16 on every update; they are carried over both ways.
 /// </summary>
 internal sealed class BFloat16Copy : IDisposable
 {
@@ -20,6 +22,10 @@ internal sealed class BFloat16Copy : IDisposable
     {
         _work = new ExpressionNet(architecture, classes, dropout, master.Mean, master.Std);
         _work.to(ScalarType.BFloat16);
+        foreach (var (_, module) in _work.named_modules())
+        {
+            if (module is BatchNorm2d norm) norm.to(ScalarType.Float32);
+        }
         var workParameters = _work.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         var workBuffers = _work.named_buffers().ToDictionary(b => b.name, b => b.buffer);
         _parameters = master.named_parameters().Select(p => (p.parameter, workParameters[p.name])).ToArray();
