@@ -78,7 +78,7 @@ public sealed partial class ExpressionModel : IDisposable
     /// Training seeds libtorch's process-wide random generator and sets its thread count for the run (restored at the
     /// end), so train one model at a time per process; predicting with other models meanwhile is safe.
     /// </remarks>
-    /// <param name="trainFolder">The training folder (labels are its subfolder names) or a FER2013 CSV file.</param>
+    /// <param name="trainFolder">The training folder (labels are its subfolder names, in Unicode normalisation form C) or a FER2013 CSV file.</param>
     /// <param name="options">Training settings; <c>null</c> for the defaults of <see cref="ExpressionTrainingOptions"/>.</param>
     /// <param name="progress">Receives a data summary, warnings about skipped files and a snapshot after every epoch.</param>
     /// <param name="cancellationToken">Stops training between batches. No model file is written; with <see cref="ExpressionTrainingOptions.CheckpointFolder"/>, the checkpoint of the last completed epoch stays for resuming.</param>
@@ -289,7 +289,10 @@ public sealed partial class ExpressionModel : IDisposable
     }
 
     /// <summary>Evaluates the model on a folder-per-label test folder (or the <c>PrivateTest</c> rows of a FER2013 CSV file).</summary>
-    /// <param name="testFolder">Test images, one subfolder per label; every subfolder name must be one of <see cref="Labels"/>.</param>
+    /// <param name="testFolder">
+    /// Test images, one subfolder per label; every subfolder name must be one of <see cref="Labels"/> (compared in Unicode
+    /// normalisation form C, as training stores them). Labels without a subfolder, or with an empty one, have no test images.
+    /// </param>
     /// <param name="cancellationToken">Stops decoding and inference between work items and batches.</param>
     /// <returns>Accuracy, macro-F1, log-loss, per-class precision/recall/F1 and the confusion matrix.</returns>
     /// <exception cref="ArgumentException"><paramref name="testFolder"/> is null or empty.</exception>

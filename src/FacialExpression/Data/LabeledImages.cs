@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Microsoft.ML.Data;
 
 namespace FacialExpression.Data;
@@ -85,9 +86,15 @@ internal static class DatasetReader
         RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System,
     };
 
-    /// <summary>Lists the class folders and their files, checking the layout; training needs two classes, a test folder one.</summary>
-    public static (IReadOnlyList<string> Labels, IReadOnlyList<(string Path, int Label)> Files) ScanFolder(string root, int minimumClasses = 2)
+    /// <summary>
+    /// Lists the class folders and their files, checking the layout. A training folder needs two classes and refuses an
+    /// empty class folder; a test folder (<paramref name="testFolder"/>) needs one class with images and leaves empty class
+    /// folders out, as if they were absent. Labels are folder names in Unicode normalisation form C, so a folder named on
+    /// a file system that stores decomposed names (macOS) has the label a model trained elsewhere knows.
+    /// </summary>
+    public static (IReadOnlyList<string> Labels, IReadOnlyList<(string Path, int Label)> Files) ScanFolder(string root, bool testFolder = false)
     {
+        int minimumClasses = testFolder ? 1 : 2;
         Guard.NotNullOrEmpty(root, nameof(root));
         var full = Path.GetFullPath(root);
         if (!Directory.Exists(full))
@@ -101,8 +108,12 @@ internal static class DatasetReader
             throw new DatasetException(full, $"Dataset folder '{full}' has no class subfolders. Put each expression's images in its own subfolder, e.g. '{Path.Combine(full, "happy")}'.");
         if (classDirs.Length < minimumClasses)
             throw new DatasetException(full, $"Dataset folder '{full}' has only one class ('{Path.GetFileName(classDirs[0])}'); at least two class subfolders are needed.");
-        var labels = classDirs.Select(Path.GetFileName).Select(n => n!).ToArray();
+        var labels = classDirs.Select(d => Label(Path.GetFileName(d))).ToArray();
+        var duplicate = labels.GroupBy(l => l, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+            throw new DatasetException(full, $"Dataset folder '{full}' has two class subfolders named '{duplicate.Key}' (one spelled with composed, one with decomposed Unicode characters). Merge them into one folder.");
         var files = new List<(string, int)>();
+        var kept = new List<string>();
         for (int c = 0; c < classDirs.Length; c++)
         {
             // Hidden files and everything inside hidden folders (.thumbnails, .AppleDouble, …) are not dataset images;
@@ -112,17 +123,26 @@ internal static class DatasetReader
                 .Where(f => !Path.GetRelativePath(classDirs[c], f).Split(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar).Any(part => part.StartsWith('.')))
                 .OrderBy(f => f, StringComparer.Ordinal).ToArray();
             if (inClass.Length == 0)
+            {
+                if (testFolder) continue;
                 throw new DatasetException(classDirs[c], $"Class folder '{classDirs[c]}' holds no images. Add images or remove the folder (classes found: {string.Join(", ", labels)}).");
-            files.AddRange(inClass.Select(f => (f, c)));
+            }
+            files.AddRange(inClass.Select(f => (f, kept.Count)));
+            kept.Add(labels[c]);
         }
-        return (labels, files);
+        if (kept.Count == 0)
+            throw new DatasetException(full, $"Dataset folder '{full}' has class subfolders ({string.Join(", ", labels)}) but no images in any of them. Put each expression's images in its subfolder.");
+        return (kept, files);
     }
+
+    /// <summary>A class label as it is stored and compared: the name in Unicode normalisation form C.</summary>
+    public static string Label(string? name) => (name ?? "").Normalize(NormalizationForm.FormC);
 
     /// <summary>Decodes a folder-per-label dataset. Labels are mapped onto <paramref name="expectedLabels"/> when given.</summary>
     public static LabeledImages ReadFolder(string root, ImagePreprocessor pre, bool throwOnUnreadable, IReadOnlyList<string>? expectedLabels = null, CancellationToken ct = default)
     {
         // A test folder (mapped onto a model's labels) may hold a single class; a training folder needs two.
-        var (labels, files) = ScanFolder(root, expectedLabels is null ? 2 : 1);
+        var (labels, files) = ScanFolder(root, testFolder: expectedLabels is not null);
         var map = MapLabels(labels, expectedLabels, Path.GetFullPath(root));
         return Decode(files.Select(f => (f.Path, map[f.Label])).ToArray(), expectedLabels ?? labels, pre, throwOnUnreadable, Path.GetFullPath(root), ct);
     }
@@ -272,7 +292,7 @@ internal static class DatasetReader
         if (expected is null) return Enumerable.Range(0, found.Count).ToArray();
         return found.Select(l =>
         {
-            int i = expected.ToList().IndexOf(l);
+            int i = expected.Select(Label).ToList().IndexOf(l);
             if (i < 0)
                 throw new DatasetException(source, $"'{source}' has class '{l}', which the model does not know. The model's labels are: {string.Join(", ", expected)}.");
             return i;

@@ -134,6 +134,48 @@ public sealed class BadInputTests
     }
 
     [Test]
+    public void Evaluate_EmptyClassFolder_IsLeftOutLikeAMissingOne()
+    {
+        var dir = TestData.TinyDataset(perClass: 2); // 5 labels × 2 images
+        var withoutEmpty = TestData.Model.Evaluate(dir);
+        foreach (var f in Directory.GetFiles(Path.Combine(dir, "sad"))) File.Delete(f);
+        Directory.CreateDirectory(Path.Combine(dir, "sad", "later"));
+        var report = TestData.Model.Evaluate(dir);
+        Assert.That(report.Count, Is.EqualTo(8), "the images of the four other classes");
+        Assert.That(report.PerClass[TestData.Model.Labels.ToList().IndexOf("sad")].Support, Is.Zero);
+        Assert.That(withoutEmpty.Count, Is.EqualTo(10));
+    }
+
+    [Test]
+    public void Evaluate_FolderWhoseClassFoldersAreAllEmpty_ThrowsNamingIt()
+    {
+        var dir = TestData.NewFolder("all-empty");
+        foreach (var label in new[] { "happy", "sad" }) Directory.CreateDirectory(Path.Combine(dir, label));
+        var e = Assert.Throws<DatasetException>(() => TestData.Model.Evaluate(dir));
+        Assert.That(e!.Path, Is.EqualTo(dir));
+        Assert.That(e.Message, Does.Contain("no images in any of them").And.Contain("happy, sad"));
+    }
+
+    [Test]
+    public void Labels_AreFolderNamesInComposedUnicode_SoDecomposedFolderNamesMatch()
+    {
+        const string Composed = "caf\u00e9", Decomposed = "cafe\u0301";
+        var train = TestData.TinyDataset(perClass: 4);
+        Directory.Move(Path.Combine(train, "happy"), Path.Combine(train, Decomposed));
+        using var model = ExpressionModel.Train(train, TestData.FastOptions with { Epochs = 1 });
+        Assert.That(model.Labels, Does.Contain(Composed).And.Not.Contain(Decomposed));
+
+        var test = TestData.TinyDataset(perClass: 2, seed: 9);
+        Directory.Move(Path.Combine(test, "happy"), Path.Combine(test, Composed));
+        Assert.That(model.Evaluate(test).Count, Is.EqualTo(10), "a folder spelled in either form maps onto the label");
+
+        Directory.CreateDirectory(Path.Combine(train, Composed));
+        File.Copy(Directory.GetFiles(Path.Combine(train, "sad"))[0], Path.Combine(train, Composed, "x.png"));
+        var e = Assert.Throws<DatasetException>(() => ExpressionModel.Train(train, TestData.FastOptions with { Epochs = 1 }));
+        Assert.That(e!.Message, Does.Contain("two class subfolders named").And.Contain(Composed));
+    }
+
+    [Test]
     public void Evaluate_FolderWithOnlyUnreadableImages_ThrowsNamingTheFolderAndAFile()
     {
         var dir = TestData.NewFolder("all-broken");
