@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.ML.Data;
 using SkiaSharp;
 
@@ -109,9 +110,12 @@ internal sealed class Photo : IDisposable
         try
         {
             var result = codec.GetPixels(info, raw.GetPixels());
-            // IncompleteInput: a truncated file whose missing rows the codec filled in; accepted like browsers do.
+            // IncompleteInput: a truncated file whose missing rows the codec filled in; accepted like browsers do, unless
+            // nothing but fill came out (a file cut off before its image data would otherwise be a blank image).
             if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
                 throw new DatasetException(description, $"'{description}' could not be decoded (decoder said: {result}); the file is corrupt. {Supported}");
+            if (result == SKCodecResult.IncompleteInput && IsUniform(raw))
+                throw new DatasetException(description, $"'{description}' is truncated before any of its image data (decoder said: {result}); copy or export the file again. {Supported}");
             var upright = Normalize(raw, codec.EncodedOrigin);
             if (!ReferenceEquals(upright, raw)) raw.Dispose();
             upright.SetImmutable();
@@ -123,6 +127,13 @@ internal sealed class Photo : IDisposable
             raw.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Whether every pixel of a 32-bit bitmap has the same value.</summary>
+    private static bool IsUniform(SKBitmap bitmap)
+    {
+        var pixels = MemoryMarshal.Cast<byte, uint>(bitmap.GetPixelSpan());
+        return pixels.IsEmpty || !pixels.ContainsAnyExcept(pixels[0]);
     }
 
     /// <summary>

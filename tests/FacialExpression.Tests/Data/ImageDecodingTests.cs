@@ -152,6 +152,35 @@ public sealed class ImageDecodingTests
         Assert.That(readable, Is.EqualTo(new[] { false, true }));
     }
 
+    [Test]
+    public void JpegCutOffBeforeItsImageData_IsRefusedAsTruncated_ButACutInTheMiddleKeepsTheDecodedRows()
+    {
+        using var photo = FaceImages.Astronaut();
+        using var face = FaceImages.Resized(photo, 96, 96);
+        using var data = face.Encode(SKEncodedImageFormat.Jpeg, 90);
+        var jpeg = data.ToArray();
+        int startOfScan = FindMarker(jpeg, 0xDA);
+        int scanStart = startOfScan + 2 + (jpeg[startOfScan + 2] << 8 | jpeg[startOfScan + 3]); // after the SOS header
+        var folder = TestData.NewFolder("truncated");
+
+        var headerOnly = Path.Combine(folder, "header-only.jpg");
+        File.WriteAllBytes(headerOnly, jpeg[..scanStart]);
+        var e = Assert.Throws<DatasetException>(() => Photo.Load(headerOnly).Dispose());
+        Assert.That(e!.Message, Does.Contain(headerOnly).And.Contain("truncated before any of its image data"));
+        var (_, readable) = DatasetReader.DecodeToPixels([headerOnly], Pre, "truncated");
+        Assert.That(readable, Is.EqualTo(new[] { false }), "a dataset skips it like any unreadable file, instead of training on a blank image");
+
+        var half = Path.Combine(folder, "half.jpg");
+        File.WriteAllBytes(half, jpeg[..(scanStart + (jpeg.Length - scanStart) / 2)]);
+        using var partial = Photo.Load(half);
+        var whole = Path.Combine(folder, "whole.jpg");
+        File.WriteAllBytes(whole, jpeg);
+        Assert.That(MeanAbsoluteDifference(TopRows(half), TopRows(whole)), Is.LessThan(0.01),
+            "a file cut in its image data is accepted with the rows it has, like browsers show it");
+    }
+
+    private static float[] TopRows(string path) => InputPixels(path)[..(Pre.ImageSize * 8)];
+
     private static int FindMarker(byte[] jpeg, byte marker)
     {
         for (int i = 2; i + 1 < jpeg.Length; i++)
