@@ -73,7 +73,7 @@ public sealed partial class ExpressionModel
     /// <param name="imagePath">A JPEG, PNG, BMP, GIF, WebP or ICO file; its EXIF orientation is honoured.</param>
     /// <param name="outputPath">The annotated image to write: <c>.png</c>, <c>.jpg</c>/<c>.jpeg</c> or <c>.webp</c>. Written to a temporary file and then renamed, so it is never half-written; replaced if it exists; its folder is created if needed.</param>
     /// <returns>The faces drawn, as <see cref="PredictFaces(string)"/> returns them.</returns>
-    /// <exception cref="ArgumentException"><paramref name="outputPath"/> has an unsupported extension or its format cannot hold an image this large (WebP: 16,383 pixels a side), or a path is null or empty.</exception>
+    /// <exception cref="ArgumentException"><paramref name="outputPath"/> has an unsupported extension, is <paramref name="imagePath"/> itself, or its format cannot hold an image this large (WebP: 16,383 pixels a side), or a path is null or empty.</exception>
     /// <exception cref="DatasetException">The input file does not exist or is not a readable image.</exception>
     /// <exception cref="IOException">The output file cannot be written.</exception>
     /// <exception cref="UnauthorizedAccessException">The output folder is not writable.</exception>
@@ -105,6 +105,8 @@ public sealed partial class ExpressionModel
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var format = FaceAnnotator.FormatFor(outputPath);
+        if (FaceAnnotator.IsSamePath(imagePath, outputPath))
+            throw new ArgumentException($"The output path '{Path.GetFullPath(outputPath)}' is the photo itself; the annotated copy would replace the original. Choose another output path.", nameof(outputPath));
         using var photo = Photo.Load(imagePath);
         FaceAnnotator.CheckSize(outputPath, format, photo.Bitmap.Width, photo.Bitmap.Height);
         IReadOnlyList<FaceExpression> faces;

@@ -415,7 +415,10 @@ public sealed partial class ExpressionModel : IDisposable
             string full;
             try { full = Path.GetFullPath(paths[i]); }
             catch (ArgumentException e) { throw new ArgumentException($"Image path {i} (of {paths.Length}), '{paths[i]}', is not a valid path: {e.Message}", nameof(imagePaths), e); }
-            if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist (image path {i} of {paths.Length}).");
+            if (!File.Exists(full))
+                throw new DatasetException(full, Directory.Exists(full)
+                    ? $"'{full}' (image path {i} of {paths.Length}) is a folder, not an image file. Pass image files; Evaluate reads a folder of class subfolders."
+                    : $"Image file '{full}' does not exist (image path {i} of {paths.Length}).");
         }
         var (pixels, readable) = DatasetReader.DecodeToPixels(paths, _pre, "the image paths", cancellationToken);
         for (int i = 0; i < paths.Length; i++)

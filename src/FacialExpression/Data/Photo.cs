@@ -58,7 +58,8 @@ internal sealed class Photo : IDisposable
         string full;
         try { full = Path.GetFullPath(path); }
         catch (ArgumentException e) { throw new DatasetException(path ?? "", $"'{path}' is not a valid file path: {e.Message}", e); }
-        if (!File.Exists(full)) throw new DatasetException(full, $"Image file '{full}' does not exist.");
+        if (!File.Exists(full))
+            throw new DatasetException(full, Directory.Exists(full) ? $"'{full}' is a folder, not an image file. Pass one image file." : $"Image file '{full}' does not exist.");
         FileStream file;
         // FileShare.Read: a file another process is still writing is refused (and, in a dataset, skipped and named)
         // rather than decoded half-written.

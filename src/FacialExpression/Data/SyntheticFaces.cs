@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using SkiaSharp;
 
 namespace FacialExpression;
@@ -22,6 +23,8 @@ public static class SyntheticFaces
     /// <param name="imageSize">Side of the square images in pixels, 24 to 512. Default 48.</param>
     /// <returns>The full path of <paramref name="folder"/>.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="imagesPerClass"/> or <paramref name="imageSize"/> is out of range.</exception>
+    /// <exception cref="IOException">A folder or image cannot be written (a full disk, or a file where a folder is needed).</exception>
+    /// <exception cref="UnauthorizedAccessException">The folder is not writable.</exception>
     public static string Generate(string folder, int imagesPerClass, int seed, int imageSize = 48)
     {
         Guard.NotNullOrEmpty(folder, nameof(folder));
@@ -32,13 +35,20 @@ public static class SyntheticFaces
         {
             var dir = Directory.CreateDirectory(Path.Combine(root, Labels[c])).FullName;
             int classIndex = c;
-            Parallel.For(0, imagesPerClass, i =>
+            try
             {
-                var rng = new Random(ImageSeed(seed, classIndex, i));
-                using var bitmap = Draw(Labels[classIndex], imageSize, rng);
-                using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-                AtomicFile.Write(Path.Combine(dir, $"{Labels[classIndex]}_{i:D5}.png"), s => data.SaveTo(s));
-            });
+                Parallel.For(0, imagesPerClass, i =>
+                {
+                    var rng = new Random(ImageSeed(seed, classIndex, i));
+                    using var bitmap = Draw(Labels[classIndex], imageSize, rng);
+                    using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+                    AtomicFile.Write(Path.Combine(dir, $"{Labels[classIndex]}_{i:D5}.png"), s => data.SaveTo(s));
+                });
+            }
+            catch (AggregateException e) when (e.InnerExceptions.FirstOrDefault(x => x is IOException or UnauthorizedAccessException) is { } first)
+            {
+                ExceptionDispatchInfo.Throw(first); // a full disk or a read-only folder: the error itself, not every core's copy of it
+            }
         }
         return root;
     }

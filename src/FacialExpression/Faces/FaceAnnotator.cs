@@ -44,6 +44,10 @@ internal static class FaceAnnotator
         _ => int.MaxValue,
     };
 
+    /// <summary>Whether two paths name the same file (compared as full paths; case-insensitively where file systems usually are).</summary>
+    public static bool IsSamePath(string a, string b) =>
+        string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Checks, before any work, that a photo of this size can be written in the output's format.</summary>
     /// <exception cref="ArgumentException">A side exceeds what the format can encode.</exception>
     public static void CheckSize(string outputPath, SKEncodedImageFormat format, int width, int height)

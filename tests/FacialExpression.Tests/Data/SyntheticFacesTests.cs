@@ -23,6 +23,18 @@ public sealed class SyntheticFacesTests
     }
 
     [Test]
+    public void Generate_ImageThatCannotBeWritten_ThrowsTheIOExceptionItself()
+    {
+        var root = TestData.NewFolder("synth-blocked");
+        Directory.CreateDirectory(Path.Combine(root, "happy", "happy_00001.png")); // a folder where an image goes
+
+        var e = Assert.Catch(() => SyntheticFaces.Generate(root, imagesPerClass: 4, seed: 1));
+
+        Assert.That(e, Is.InstanceOf<IOException>(), "not an AggregateException of every core's failure");
+        Assert.That(e!.Message, Does.Contain("happy_00001.png"));
+    }
+
+    [Test]
     public void Generate_SameSeedTwice_WritesIdenticalFiles()
     {
         var root = Path.Combine(Path.GetTempPath(), $"fe-synth-{Guid.NewGuid():N}");

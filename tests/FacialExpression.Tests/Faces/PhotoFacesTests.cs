@@ -295,6 +295,30 @@ public sealed class PhotoFacesTests
     }
 
     [Test]
+    public void AnnotateFaces_OutputIsThePhotoItself_ThrowsAndKeepsTheOriginal()
+    {
+        var photo = Path.Combine(TestData.NewFolder("annotate-self"), "photo.png");
+        File.Copy(FaceImages.AstronautPath, photo);
+        var before = File.ReadAllBytes(photo);
+
+        var e = Assert.Throws<ArgumentException>(() => _model.AnnotateFaces(photo, Path.Combine(Path.GetDirectoryName(photo)!, ".", "photo.png")))!;
+
+        Assert.That(e.ParamName, Is.EqualTo("outputPath"));
+        Assert.That(e.Message, Does.Contain(photo).And.Contain("would replace the original"));
+        Assert.That(File.ReadAllBytes(photo), Is.EqualTo(before));
+    }
+
+    [Test]
+    public void Folder_GivenAsAPhoto_ThrowsSayingItIsAFolder()
+    {
+        var folder = TestData.NewFolder("a-folder");
+        var e = Assert.Throws<DatasetException>(() => _model.PredictFaces(folder))!;
+        Assert.That(e.Message, Does.Contain(folder).And.Contain("is a folder, not an image file"));
+        Assert.That(Assert.Throws<DatasetException>(() => _model.Predict(folder))!.Message, Does.Contain("is a folder"));
+        Assert.That(Assert.Throws<DatasetException>(() => _model.PredictBatch([folder]))!.Message, Does.Contain("is a folder"));
+    }
+
+    [Test]
     public void AnnotateFaces_PhotoTooWideForWebP_ThrowsNamingTheLimitBeforeWritingAnything()
     {
         var folder = TestData.NewFolder("annotate-too-wide");
