@@ -16,7 +16,7 @@ root.SetAction(parse =>
 {
     var photo = parse.GetValue(photoArgument)!.FullName;
     var output = parse.GetValue(outOption)?.FullName
-        ?? Path.Combine(Path.GetDirectoryName(photo)!, Path.GetFileNameWithoutExtension(photo) + ".faces.png");
+        ?? Path.Combine(Path.GetDirectoryName(photo) ?? ".", Path.GetFileNameWithoutExtension(photo) + ".faces.png");
     var modelFile = parse.GetValue(modelOption)?.FullName;
     try
     {
@@ -41,7 +41,7 @@ root.SetAction(parse =>
         // endsnippet
         return 0;
     }
-    catch (Exception e) when (e is FacialExpressionException or ArgumentException or IOException or UnauthorizedAccessException)
+    catch (Exception e) when (e is FacialExpressionException or ArgumentException or IOException or UnauthorizedAccessException or InvalidOperationException) // the last: SkiaSharp could not encode
     {
         Console.Error.WriteLine(e.Message);
         return 1;

@@ -37,15 +37,19 @@ int Run(ParseResult parse, CancellationToken ct)
     var test = parse.GetValue(testOption)?.FullName;
     bool synthetic = train is null;
     if (synthetic != (test is null)) { Console.Error.WriteLine("Give both --train and --test, or neither."); return 2; }
+    var modelPath = parse.GetValue(modelOption)!.FullName;
+    // Checked before training, which can take hours: a mistyped test folder or model path would only fail after it.
+    if (test is not null && !Directory.Exists(test) && !File.Exists(test)) { Console.Error.WriteLine($"Test folder '{test}' does not exist."); return 2; }
+    if (Directory.Exists(modelPath)) { Console.Error.WriteLine($"--model '{modelPath}' is a folder; give a file name such as model.fexm."); return 2; }
+    if (!Directory.Exists(Path.GetDirectoryName(modelPath))) { Console.Error.WriteLine($"The folder of --model '{modelPath}' does not exist."); return 2; }
     if (synthetic)
     {
-        var work = Path.Combine(Path.GetTempPath(), "facialexpression-quickstart");
+        var work = Path.Combine(Path.GetTempPath(), $"facialexpression-quickstart-{Environment.UserName}");
         Console.WriteLine($"No dataset given: generating drawn faces in {work}");
         train = SyntheticFaces.Generate(Path.Combine(work, "train"), imagesPerClass: 300, seed: 1);
         test = SyntheticFaces.Generate(Path.Combine(work, "test"), imagesPerClass: 100, seed: 2);
     }
 
-    var modelPath = parse.GetValue(modelOption)!.FullName;
     // snippet:train
     var options = new ExpressionTrainingOptions
     {
@@ -64,14 +68,24 @@ int Run(ParseResult parse, CancellationToken ct)
     // endsnippet
 
     // snippet:predict
-    // The first image of each class folder (hidden files and folders, which Evaluate skips, are skipped here too).
-    var samples = Directory.GetDirectories(test!).Order().Where(d => !Path.GetFileName(d).StartsWith('.'))
-        .Select(d => Directory.EnumerateFiles(d).Order().FirstOrDefault(f => !Path.GetFileName(f).StartsWith('.')))
-        .OfType<string>().ToArray();
+    string[] samples = FirstImageOfEachClass(test!);
     foreach (var (path, prediction) in samples.Zip(model.PredictBatch(samples, ct)))
         Console.WriteLine($"{Path.GetFileName(Path.GetDirectoryName(path))}/{Path.GetFileName(path)} -> {prediction}");
     // endsnippet
     return 0;
+}
+
+// The first image file of each class folder, skipping hidden files and folders as Evaluate does (none for a FER2013 CSV).
+static string[] FirstImageOfEachClass(string testFolder)
+{
+    string[] imageTypes = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"];
+    var visible = new EnumerationOptions { AttributesToSkip = FileAttributes.Hidden | FileAttributes.System };
+    if (!Directory.Exists(testFolder)) return [];
+    return Directory.GetDirectories(testFolder, "*", visible).Order()
+        .Where(d => !Path.GetFileName(d).StartsWith('.'))
+        .Select(d => Directory.EnumerateFiles(d, "*", visible).Order().FirstOrDefault(f =>
+            !Path.GetFileName(f).StartsWith('.') && imageTypes.Contains(Path.GetExtension(f).ToLowerInvariant())))
+        .OfType<string>().ToArray();
 }
 
 /// <summary>

@@ -28,7 +28,7 @@ var rotationOption = new Option<double>("--rotation") { Description = "Maximum r
 var scaleOption = new Option<double>("--scale") { Description = "Maximum random relative scale change.", DefaultValueFactory = _ => defaults.MaxScaleChange };
 var evaluateOption = new Option<FileInfo[]>("--evaluate")
 {
-    Description = "Skip training: evaluate this model file on val (with and without test-time augmentation). With several files, evaluate their ensemble and save it as OUT/fer2013-ensemble.fexm. A model of several networks is also evaluated network by network (OUT/val-networks.md).",
+    Description = "Skip training: evaluate this model file on val (with and without test-time augmentation). Reports go to OUT/evaluation (val-report.md, val-report-*.txt). With several files, evaluate their ensemble and save it as OUT/evaluation/fer2013-ensemble.fexm. A model of several networks is also evaluated network by network (OUT/evaluation/val-networks.md).",
     AllowMultipleArgumentsPerToken = true,
 };
 var baselineOption = new Option<FileInfo?>("--baseline")
@@ -50,7 +50,7 @@ root.SetAction((parse, ct) => Task.Run(() =>
     {
         return Run(parse, outDir, ct);
     }
-    catch (Exception e) when (e is FacialExpressionException or ArgumentException or IOException or UnauthorizedAccessException or InvalidOperationException) // the last: a checkpoint folder that cannot be resumed or is in use
+    catch (Exception e) when (e is FacialExpressionException or ArgumentException or IOException or UnauthorizedAccessException or InvalidOperationException or InvalidDataException) // a checkpoint folder that cannot be resumed or is in use; an archive that is not a .tar.gz
     {
         Console.Error.WriteLine(e.Message);
         return 1;
@@ -59,7 +59,7 @@ root.SetAction((parse, ct) => Task.Run(() =>
     {
         Console.Error.WriteLine(
             savedModel is not null ? $"Stopped while evaluating; the trained model is saved as {savedModel}, but the val reports in {outDir.FullName} are incomplete or from an earlier run."
-            : parse.GetValue(evaluateOption) is { Length: > 0 } ? $"Stopped; the val reports in {outDir.FullName} are incomplete or from an earlier run."
+            : parse.GetValue(evaluateOption) is { Length: > 0 } ? $"Stopped; the val reports in {Path.Combine(outDir.FullName, "evaluation")} are incomplete or from an earlier run."
             : $"Stopped. Every completed epoch is checkpointed in {Path.Combine(outDir.FullName, "checkpoints")}; run the same command again to resume.");
         return 130;
     }
@@ -78,10 +78,23 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
         Console.Error.WriteLine("--tta sets the default of a model this run writes, but evaluating one file writes none; give several files to --evaluate (their ensemble is saved), or train.");
         return 2;
     }
+    if (parse.GetValue(ttaOption) is { } requested && !Enum.IsDefined(requested))
+    {
+        Console.Error.WriteLine($"--tta {requested} is not one of {string.Join(", ", Enum.GetNames<TestTimeAugmentation>())}.");
+        return 2;
+    }
+    var evaluating = parse.GetValue(evaluateOption) is { Length: > 0 };
+    if (parse.GetValue(evaluateOption)?.Concat([parse.GetValue(baselineOption)]).OfType<FileInfo>().FirstOrDefault(f => !f.Exists) is { } missing)
+    {
+        Console.Error.WriteLine($"Model file '{missing.FullName}' does not exist.");
+        return 2;
+    }
     outDir.Create();
-    var (train, val) = Splits(parse.GetValue(dataOption)?.FullName ?? Unpack(parse.GetValue(archiveOption)!, outDir));
+    var (train, val) = Splits(parse.GetValue(dataOption)?.FullName ?? Unpack(parse.GetValue(archiveOption)!, outDir, ct), needTrain: !evaluating);
     if (parse.GetValue(evaluateOption) is { Length: > 0 } existing)
     {
+        // Reports of an evaluation go to OUT/evaluation, so they never replace the reports of the model trained in OUT.
+        outDir = outDir.CreateSubdirectory("evaluation");
         var members = new List<ExpressionModel>();
         try
         {
@@ -89,7 +102,7 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
             var baseline = parse.GetValue(baselineOption);
             if (members.Count == 1)
             {
-                EvaluateAll(members[0], val, outDir, ct);
+                EvaluateAll(members[0], existing[0].FullName, val, outDir, ct);
                 EvaluateNetworks(members[0], val, outDir, ct);
                 if (baseline is not null) CompareWith(members[0], baseline, val, ct);
                 return 0;
@@ -99,7 +112,7 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
             var ensemblePath = Path.Combine(outDir.FullName, "fer2013-ensemble.fexm");
             ensemble.Save(ensemblePath);
             Console.WriteLine($"Saved the {ensemble.NetworkCount}-network ensemble of {string.Join(", ", existing.Select(f => f.FullName))} as {ensemblePath} ({new FileInfo(ensemblePath).Length / 1024} KiB, test-time augmentation {ensemble.TestTimeAugmentation})");
-            EvaluateAll(ensemble, val, outDir, ct);
+            EvaluateAll(ensemble, $"{ensemblePath}, the ensemble of {string.Join(", ", existing.Select(f => f.FullName))}", val, outDir, ct);
             EvaluateNetworks(ensemble, val, outDir, ct);
             if (baseline is not null) CompareWith(ensemble, baseline, val, ct);
             return 0;
@@ -140,34 +153,39 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
     Console.WriteLine($"Training wall time (this process): {clock.Elapsed}; epochs run here: {epochs.Count}, " +
         $"median {epochs.Select(e => e.ImagesPerSecond).Order().ElementAtOrDefault(epochs.Count / 2):F0} training images/s, " +
         $"peak working set {Environment.WorkingSet / 1048576} MiB now, {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576} MiB peak");
-    File.Copy(Path.Combine(options.CheckpointFolder, "learning-curve.csv"), Path.Combine(outDir.FullName, "learning-curve.csv"), overwrite: true);
-    if (epochs.Count > 0) Console.WriteLine($"Training wall time of all {epochs[^1].Epoch} epochs, summed over every resumed segment: {epochs[^1].Elapsed:h\\:mm\\:ss}");
+    if (epochs.Count > 0)
+    {
+        var total = epochs[^1].Elapsed;
+        Console.WriteLine($"Training wall time of all {epochs[^1].Epoch} epochs, summed over every resumed segment: {(int)total.TotalHours}:{total:mm\\:ss}");
+    }
     var modelPath = Path.Combine(outDir.FullName, "fer2013.fexm");
     if (parse.GetValue(ttaOption) is { } tta) model.TestTimeAugmentation = tta;
     model.Save(modelPath);
     savedModel = modelPath;
     Console.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB, test-time augmentation {model.TestTimeAugmentation})");
-    EvaluateAll(model, val, outDir, ct);
+    File.Copy(Path.Combine(options.CheckpointFolder, "learning-curve.csv"), Path.Combine(outDir.FullName, "learning-curve.csv"), overwrite: true);
+    EvaluateAll(model, modelPath, val, outDir, ct);
     EvaluateNetworks(model, val, outDir, ct);
     return 0;
 }
 
 // The unpacked archive holds fer2013/train and fer2013/val; accept that folder, or the fer2013 folder itself.
-static (string Train, string Val) Splits(string data)
+// Evaluating needs only val.
+static (string Train, string Val) Splits(string data, bool needTrain)
 {
     foreach (var root in new[] { Path.Combine(data, "fer2013"), data })
     {
-        if (Directory.Exists(Path.Combine(root, "train")) && Directory.Exists(Path.Combine(root, "val")))
+        if ((!needTrain || Directory.Exists(Path.Combine(root, "train"))) && Directory.Exists(Path.Combine(root, "val")))
             return (Path.Combine(root, "train"), Path.Combine(root, "val"));
     }
-    throw new DirectoryNotFoundException($"No fer2013/train and fer2013/val under '{data}'. Pass --data the folder the dataset archive " +
+    throw new DirectoryNotFoundException($"No fer2013/{(needTrain ? "train and fer2013/" : "")}val under '{data}'. Pass --data the folder the dataset archive " +
         "was unpacked into (or its fer2013 folder), or leave --data out to unpack --archive.");
 }
 
-static void EvaluateAll(ExpressionModel model, string val, DirectoryInfo outDir, CancellationToken ct)
+static void EvaluateAll(ExpressionModel model, string modelDescription, string val, DirectoryInfo outDir, CancellationToken ct)
 {
     var inv = CultureInfo.InvariantCulture;
-    var md = new StringBuilder();
+    var md = new StringBuilder().AppendLine($"Model: {modelDescription}").AppendLine();
     EvaluationReport? plain = null;
     foreach (var tta in Enum.GetValues<TestTimeAugmentation>())
     {
@@ -176,7 +194,7 @@ static void EvaluateAll(ExpressionModel model, string val, DirectoryInfo outDir,
         var report = model.Evaluate(val, ct);
         var seconds = sw.Elapsed.TotalSeconds;
         Console.WriteLine($"== val, test-time augmentation {tta} ({seconds:F1} s for {report.Count} images)\n{report}");
-        WriteAtomically(Path.Combine(outDir.FullName, $"val-report-{tta}.txt"), report.ToString());
+        WriteAtomically(Path.Combine(outDir.FullName, $"val-report-{tta}.txt"), $"Model: {modelDescription}\n\n{report}");
         if (plain is null)
         {
             plain = report;
@@ -228,8 +246,11 @@ static void EvaluateNetworks(ExpressionModel model, string val, DirectoryInfo ou
 static void CompareWith(ExpressionModel model, FileInfo baselineFile, string val, CancellationToken ct)
 {
     using var baseline = ExpressionModel.Load(baselineFile.FullName);
-    var files = Directory.GetDirectories(val).Order(StringComparer.Ordinal)
-        .SelectMany(d => Directory.GetFiles(d).Order(StringComparer.Ordinal).Select(f => (Path: f, Label: Path.GetFileName(d)))).ToList();
+    // The files Evaluate reads: nested ones too, but nothing hidden; labels compared in Unicode form C as the models store them.
+    var walk = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System };
+    var files = Directory.GetDirectories(val).Where(d => !Path.GetFileName(d).StartsWith('.')).Order(StringComparer.Ordinal)
+        .SelectMany(d => Directory.GetFiles(d, "*", walk).Where(f => !Path.GetRelativePath(d, f).Split(Path.DirectorySeparatorChar).Any(p => p.StartsWith('.')))
+            .Order(StringComparer.Ordinal).Select(f => (Path: f, Label: Path.GetFileName(d).Normalize(NormalizationForm.FormC)))).ToList();
     foreach (var tta in new[] { TestTimeAugmentation.None, TestTimeAugmentation.Flip })
     {
         model.TestTimeAugmentation = baseline.TestTimeAugmentation = tta;
@@ -264,17 +285,29 @@ static void WriteAtomically(string path, string text)
     File.Move(temp, path, overwrite: true);
 }
 
-static string Unpack(FileInfo archive, DirectoryInfo outDir)
+static string Unpack(FileInfo archive, DirectoryInfo outDir, CancellationToken ct)
 {
     var dest = Path.Combine(outDir.FullName, "data");
     if (Directory.Exists(Path.Combine(dest, "fer2013", "val")) || Directory.Exists(Path.Combine(dest, "val"))) return dest; // the layouts Splits accepts
+    if (Directory.Exists(dest))
+        throw new IOException($"'{dest}' exists but holds no fer2013/val (an archive unpacked there earlier was not the FER2013 one?). Delete it and run again, or pass --data.");
     if (!archive.Exists) throw new FileNotFoundException($"Dataset archive '{archive.FullName}' not found; pass --data or --archive.");
     Console.WriteLine($"Unpacking {archive.FullName} to {dest}");
     var temp = dest + ".partial";
     if (Directory.Exists(temp)) Directory.Delete(temp, true);
     Directory.CreateDirectory(temp);
-    using (var gz = new GZipStream(archive.OpenRead(), CompressionMode.Decompress))
-        TarFile.ExtractToDirectory(gz, temp, overwriteFiles: true);
+    try
+    {
+        using var gz = new GZipStream(archive.OpenRead(), CompressionMode.Decompress);
+        TarFile.ExtractToDirectoryAsync(gz, temp, overwriteFiles: true, ct).GetAwaiter().GetResult();
+    }
+    catch (Exception e)
+    {
+        Directory.Delete(temp, true);
+        if (e is InvalidDataException or FormatException)
+            throw new InvalidDataException($"'{archive.FullName}' is not a .tar.gz archive ({e.Message}). Pass the FER2013 archive to --archive, or unpack your copy and pass --data.", e);
+        throw;
+    }
     Directory.Move(temp, dest);
     return dest;
 }
