@@ -75,10 +75,10 @@ int Run(ParseResult parse, CancellationToken ct)
     return 0;
 }
 
-// The first image file of each class folder, skipping hidden files and folders as Evaluate does (none for a FER2013 CSV).
+// The first image file (by extension) of each class folder, skipping hidden files and folders as Evaluate does (none for a FER2013 CSV).
 static string[] FirstImageOfEachClass(string testFolder)
 {
-    string[] imageTypes = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"];
+    string[] imageTypes = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ico"];
     var visible = new EnumerationOptions { AttributesToSkip = FileAttributes.Hidden | FileAttributes.System };
     if (!Directory.Exists(testFolder)) return [];
     return Directory.GetDirectories(testFolder, "*", visible).Order()

@@ -43,6 +43,7 @@ var root = new RootCommand("Train and evaluate the FER2013 expression model.") {
 // The work runs on its own task so that Ctrl+C reaches it as a cancelled token (System.CommandLine registers its
 // signal handler only once the action has returned a task).
 string? savedModel = null; // set once the trained model is saved, for the Ctrl+C message
+bool unpacked = false; // false while the dataset archive may still be unpacking, for the Ctrl+C message
 root.SetAction((parse, ct) => Task.Run(() =>
 {
     var outDir = parse.GetValue(outOption)!;
@@ -58,7 +59,8 @@ root.SetAction((parse, ct) => Task.Run(() =>
     catch (OperationCanceledException) when (ct.IsCancellationRequested)
     {
         Console.Error.WriteLine(
-            savedModel is not null ? $"Stopped while evaluating; the trained model is saved as {savedModel}, but the val reports in {outDir.FullName} are incomplete or from an earlier run."
+            !unpacked ? "Stopped while unpacking the dataset; nothing was kept. Run the command again to unpack it."
+            : savedModel is not null ? $"Stopped while evaluating; the trained model is saved as {savedModel}, but the val reports in {outDir.FullName} are incomplete or from an earlier run."
             : parse.GetValue(evaluateOption) is { Length: > 0 } ? $"Stopped; the val reports in {Path.Combine(outDir.FullName, "evaluation")} are incomplete or from an earlier run."
             : $"Stopped. Every completed epoch is checkpointed in {Path.Combine(outDir.FullName, "checkpoints")}; run the same command again to resume.");
         return 130;
@@ -91,6 +93,7 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
     }
     outDir.Create();
     var (train, val) = Splits(parse.GetValue(dataOption)?.FullName ?? Unpack(parse.GetValue(archiveOption)!, outDir, ct), needTrain: !evaluating);
+    unpacked = true;
     if (parse.GetValue(evaluateOption) is { Length: > 0 } existing)
     {
         // Reports of an evaluation go to OUT/evaluation, so they never replace the reports of the model trained in OUT.
@@ -254,7 +257,7 @@ static void CompareWith(ExpressionModel model, FileInfo baselineFile, string val
     foreach (var tta in new[] { TestTimeAugmentation.None, TestTimeAugmentation.Flip })
     {
         model.TestTimeAugmentation = baseline.TestTimeAugmentation = tta;
-        var ours = model.PredictBatch(files.Select(f => f.Path), ct);
+        var ours = PredictReadable(model, files, ct);
         var theirs = baseline.PredictBatch(files.Select(f => f.Path), ct);
         int onlyOurs = 0, onlyTheirs = 0;
         for (int i = 0; i < files.Count; i++)
@@ -268,6 +271,20 @@ static void CompareWith(ExpressionModel model, FileInfo baselineFile, string val
         for (int j = 0; j <= k; j++) tail += Math.Exp(LogChoose(n, j) - n * Math.Log(2));
         Console.WriteLine($"== val, image by image against {baselineFile.FullName} (test-time augmentation {tta}): {onlyOurs} images only " +
             $"this model classifies correctly, {onlyTheirs} only the baseline; exact McNemar p = {Math.Min(1, 2 * tail).ToString("F3", CultureInfo.InvariantCulture)}");
+    }
+
+    // Like Evaluate, leaves out files that are not readable images (PredictBatch names the first it meets).
+    static IReadOnlyList<ExpressionPrediction> PredictReadable(ExpressionModel model, List<(string Path, string Label)> files, CancellationToken ct)
+    {
+        while (true)
+        {
+            try { return model.PredictBatch(files.Select(f => f.Path), ct); }
+            catch (DatasetException e) when (files.FindIndex(f => Path.GetFullPath(f.Path) == e.Path) is var bad and >= 0)
+            {
+                Console.WriteLine($"Leaving out {e.Path}: {e.Message}");
+                files.RemoveAt(bad);
+            }
+        }
     }
 
     static double LogChoose(int n, int k)
@@ -303,10 +320,15 @@ static string Unpack(FileInfo archive, DirectoryInfo outDir, CancellationToken c
     }
     catch (Exception e)
     {
-        Directory.Delete(temp, true);
+        try { Directory.Delete(temp, true); } catch (IOException) { } // the original error matters more
         if (e is InvalidDataException or FormatException)
             throw new InvalidDataException($"'{archive.FullName}' is not a .tar.gz archive ({e.Message}). Pass the FER2013 archive to --archive, or unpack your copy and pass --data.", e);
         throw;
+    }
+    if (!Directory.Exists(Path.Combine(temp, "fer2013", "val")) && !Directory.Exists(Path.Combine(temp, "val")))
+    {
+        Directory.Delete(temp, true);
+        throw new InvalidDataException($"'{archive.FullName}' holds no fer2013/val folder, so it is not the FER2013 archive this sample expects. Pass that archive to --archive, or pass --data a folder holding fer2013/val (and fer2013/train to train).");
     }
     Directory.Move(temp, dest);
     return dest;

@@ -327,7 +327,7 @@ public sealed partial class ExpressionModel : IDisposable
         var rows = ReadPathsAndLabels(testData, imagePathColumn, labelColumn);
         var files = rows.Select(r =>
         {
-            int i = Labels.ToList().IndexOf(r.Label);
+            int i = Labels.Select(DatasetReader.Label).ToList().IndexOf(r.Label);
             if (i < 0) throw new DatasetException(r.Path, $"Label '{r.Label}' of '{r.Path}' is not one the model knows: {string.Join(", ", Labels)}.");
             return (r.Path, i);
         }).ToArray();
@@ -595,7 +595,7 @@ public sealed partial class ExpressionModel : IDisposable
         while (cursor.MoveNext())
         {
             pathGetter(ref p); labelGetter(ref l);
-            rows.Add((p.ToString(), l.ToString()));
+            rows.Add((p.ToString(), DatasetReader.Label(l.ToString()))); // in Unicode form C, as folder labels
         }
         return rows;
     }

@@ -88,12 +88,14 @@ internal static class DatasetReader
 
     /// <summary>
     /// Lists the class folders and their files, checking the layout. A training folder needs two classes and refuses an
-    /// empty class folder; a test folder (<paramref name="testFolder"/>) needs one class with images and leaves empty class
-    /// folders out, as if they were absent. Labels are folder names in Unicode normalisation form C, so a folder named on
-    /// a file system that stores decomposed names (macOS) has the label a model trained elsewhere knows.
+    /// empty class folder; a test or validation folder (mapped onto a model's <paramref name="knownLabels"/>) needs one
+    /// class with images and leaves out an empty folder of a known label, as if it were absent. Labels are folder names in
+    /// Unicode normalisation form C, sorted ordinally in that form, so a folder named on a file system that stores
+    /// decomposed names (macOS) has the label, and the label order, a model trained elsewhere has.
     /// </summary>
-    public static (IReadOnlyList<string> Labels, IReadOnlyList<(string Path, int Label)> Files) ScanFolder(string root, bool testFolder = false)
+    public static (IReadOnlyList<string> Labels, IReadOnlyList<(string Path, int Label)> Files) ScanFolder(string root, IReadOnlyList<string>? knownLabels = null)
     {
+        bool testFolder = knownLabels is not null;
         int minimumClasses = testFolder ? 1 : 2;
         Guard.NotNullOrEmpty(root, nameof(root));
         var full = Path.GetFullPath(root);
@@ -103,7 +105,7 @@ internal static class DatasetReader
                 : $"Dataset folder '{full}' does not exist. Pass a folder holding one subfolder per expression, e.g. train/happy/*.jpg.");
         var classDirs = Directory.GetDirectories(full)
             .Where(d => !Path.GetFileName(d).StartsWith('.'))
-            .OrderBy(d => Path.GetFileName(d), StringComparer.Ordinal).ToArray();
+            .OrderBy(d => Label(Path.GetFileName(d)), StringComparer.Ordinal).ToArray();
         if (classDirs.Length == 0)
             throw new DatasetException(full, $"Dataset folder '{full}' has no class subfolders. Put each expression's images in its own subfolder, e.g. '{Path.Combine(full, "happy")}'.");
         if (classDirs.Length < minimumClasses)
@@ -124,7 +126,8 @@ internal static class DatasetReader
                 .OrderBy(f => f, StringComparer.Ordinal).ToArray();
             if (inClass.Length == 0)
             {
-                if (testFolder) continue;
+                if (testFolder && knownLabels!.Select(Label).Contains(labels[c])) continue;
+                if (testFolder) { kept.Add(labels[c]); continue; } // an unknown label: refused by name when mapped
                 throw new DatasetException(classDirs[c], $"Class folder '{classDirs[c]}' holds no images. Add images or remove the folder (classes found: {string.Join(", ", labels)}).");
             }
             files.AddRange(inClass.Select(f => (f, kept.Count)));
@@ -142,7 +145,7 @@ internal static class DatasetReader
     public static LabeledImages ReadFolder(string root, ImagePreprocessor pre, bool throwOnUnreadable, IReadOnlyList<string>? expectedLabels = null, CancellationToken ct = default)
     {
         // A test folder (mapped onto a model's labels) may hold a single class; a training folder needs two.
-        var (labels, files) = ScanFolder(root, testFolder: expectedLabels is not null);
+        var (labels, files) = ScanFolder(root, expectedLabels);
         var map = MapLabels(labels, expectedLabels, Path.GetFullPath(root));
         return Decode(files.Select(f => (f.Path, map[f.Label])).ToArray(), expectedLabels ?? labels, pre, throwOnUnreadable, Path.GetFullPath(root), ct);
     }

@@ -112,11 +112,11 @@ internal sealed class Photo : IDisposable
         {
             var result = codec.GetPixels(info, raw.GetPixels());
             // IncompleteInput: a truncated file whose missing rows the codec filled in; accepted like browsers do, unless
-            // nothing but fill came out (a file cut off before its image data would otherwise be a blank image).
+            // the result is one colour (a file cut off before its image data would otherwise be a blank training image).
             if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
                 throw new DatasetException(description, $"'{description}' could not be decoded (decoder said: {result}); the file is corrupt. {Supported}");
             if (result == SKCodecResult.IncompleteInput && IsUniform(raw))
-                throw new DatasetException(description, $"'{description}' is truncated before any of its image data (decoder said: {result}); copy or export the file again. {Supported}");
+                throw new DatasetException(description, $"'{description}' is truncated, and what could be decoded is blank (one colour; decoder said: {result}); copy or export the file again. {Supported}");
             var upright = Normalize(raw, codec.EncodedOrigin);
             if (!ReferenceEquals(upright, raw)) raw.Dispose();
             upright.SetImmutable();
