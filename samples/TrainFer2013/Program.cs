@@ -53,7 +53,9 @@ root.SetAction((parse, ct) => Task.Run(() =>
     }
     catch (Exception e) when (e is FacialExpressionException or ArgumentException or IOException or UnauthorizedAccessException or InvalidOperationException or InvalidDataException) // a checkpoint folder that cannot be resumed or is in use; an archive that is not a .tar.gz
     {
-        Console.Error.WriteLine(e.Message);
+        // An option out of range names the library's property; say which flag the user typed for it.
+        var flag = e is ArgumentException { ParamName: { } name } ? FlagOf(name) : null;
+        Console.Error.WriteLine(flag is null ? e.Message : $"{flag}: {e.Message}");
         return 1;
     }
     catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -171,6 +173,25 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
     EvaluateNetworks(model, val, outDir, ct);
     return 0;
 }
+
+// The command-line flag that sets an ExpressionTrainingOptions property, for error messages.
+static string? FlagOf(string property) => property switch
+{
+    nameof(ExpressionTrainingOptions.Epochs) => "--epochs",
+    nameof(ExpressionTrainingOptions.Architecture) => "--architecture",
+    nameof(ExpressionTrainingOptions.LearningRate) => "--lr",
+    nameof(ExpressionTrainingOptions.BatchSize) => "--batch",
+    nameof(ExpressionTrainingOptions.Precision) => "--precision",
+    nameof(ExpressionTrainingOptions.Threads) => "--threads",
+    nameof(ExpressionTrainingOptions.Networks) => "--networks",
+    nameof(ExpressionTrainingOptions.MutualLearning) => "--mutual-learning",
+    nameof(ExpressionTrainingOptions.MixupAlpha) => "--mixup",
+    nameof(ExpressionTrainingOptions.WeightAveragingDecay) => "--weight-averaging",
+    nameof(ExpressionTrainingOptions.RandomErasingProbability) => "--erasing",
+    nameof(ExpressionTrainingOptions.MaxRotationDegrees) => "--rotation",
+    nameof(ExpressionTrainingOptions.MaxScaleChange) => "--scale",
+    _ => null,
+};
 
 // The unpacked archive holds fer2013/train and fer2013/val; accept that folder, or the fer2013 folder itself.
 // Evaluating needs only val.
