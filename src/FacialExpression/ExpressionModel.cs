@@ -190,11 +190,16 @@ public sealed partial class ExpressionModel : IDisposable
         var metas = outcome.Nets.Select(net => new ModelMetadata
         {
             Labels = all.Labels.ToArray(), ImageSize = o.ImageSize, CropSize = o.EffectiveCropSize, Architecture = o.Architecture,
-            Dropout = o.Dropout, Mean = net.Mean, Std = net.Std, Options = o with { CheckpointFolder = null },
+            // Folders on the trainer's machine are not saved in the file (a shared model would reveal them); the
+            // validation folder keeps its name only.
+            Dropout = o.Dropout, Mean = net.Mean, Std = net.Std, Options = o with { CheckpointFolder = null, ValidationFolder = FolderName(o.ValidationFolder) },
             EpochsRun = outcome.EpochsRun, BestEpoch = outcome.BestEpoch, ValidationAccuracy = outcome.BestValidationAccuracy,
         }).ToArray();
         return new ExpressionModel(outcome.Nets.ToArray(), pre, metas);
     }
+
+    private static string? FolderName(string? folder) =>
+        folder is null ? null : Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)) is { Length: > 0 } name ? name : null;
 
     /// <summary>
     /// Combines models trained on the same labels and image size into one that averages their class probabilities
@@ -531,7 +536,8 @@ public sealed partial class ExpressionModel : IDisposable
     {
         Guard.NotNullOrEmpty(path, nameof(path));
         var full = Path.GetFullPath(path);
-        if (!File.Exists(full)) throw new ModelFormatException(full, $"Model file '{full}' does not exist.");
+        if (!File.Exists(full))
+            throw new ModelFormatException(full, Directory.Exists(full) ? $"'{full}' is a folder; pass the model file (.fexm) inside it." : $"Model file '{full}' does not exist.");
         using var stream = File.OpenRead(full);
         return Load(stream, full);
     }

@@ -174,7 +174,7 @@ internal static class ModelFile
                     throw new ModelFormatException(description, $"The metadata of model file '{description}' is inconsistent (format version {version}, {meta.Labels?.Length ?? 0} labels, image size {meta.ImageSize}, crop {meta.CropSize}).");
             }
         }
-        catch (Exception e) when (e is JsonException or InvalidDataException or NotSupportedException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidDataException or NotSupportedException or InvalidOperationException or FormatException or ArgumentException) // the last: a repeated key
         {
             throw new ModelFormatException(description, $"The metadata of model file '{description}' is corrupt: {e.Message}", e);
         }

@@ -71,6 +71,39 @@ public sealed class PersistenceTests
     }
 
     [Test]
+    public void Load_Folder_ThrowsSayingItIsAFolder()
+    {
+        var folder = TestData.NewFolder("models");
+        var e = Assert.Throws<ModelFormatException>(() => ExpressionModel.Load(folder));
+        Assert.That(e!.Message, Does.Contain(folder).And.Contain("is a folder"));
+    }
+
+    [Test]
+    public void Load_MetadataWithARepeatedKey_ThrowsModelFormatException()
+    {
+        var path = RewriteMetadata(json => json.Replace("\"FormatVersion\": 1", "\"FormatVersion\": 1, \"FormatVersion\": 1"));
+        var e = Assert.Throws<ModelFormatException>(() => ExpressionModel.Load(path));
+        Assert.That(e!.Message, Does.Contain("corrupt"));
+    }
+
+    [Test]
+    public void Save_KeepsNoFolderPathOfTheTrainingMachine()
+    {
+        var data = TestData.TinyDataset(perClass: 4);
+        var validation = TestData.TinyDataset(perClass: 2, seed: 8);
+        var checkpoints = TestData.NewFolder("ckpt");
+        using var model = ExpressionModel.Train(data, TestData.FastOptions with { Epochs = 1, ValidationFolder = validation + "/", CheckpointFolder = checkpoints });
+        var path = Path.Combine(TestData.NewFolder("private"), "model.fexm");
+        model.Save(path);
+
+        string json;
+        using (var zip = ZipFile.OpenRead(path))
+        using (var r = new StreamReader(zip.GetEntry("metadata.json")!.Open())) json = r.ReadToEnd();
+        Assert.That(json, Does.Not.Contain(Path.GetDirectoryName(validation)!).And.Not.Contain(checkpoints));
+        Assert.That(json, Does.Contain($"\"ValidationFolder\": \"{Path.GetFileName(validation)}\""), "the folder's name says what validated the model");
+    }
+
+    [Test]
     public void Load_NotAZip_Throws()
     {
         var path = Path.Combine(TestData.NewFolder("foreign"), "model.fexm");

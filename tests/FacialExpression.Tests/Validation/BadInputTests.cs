@@ -134,6 +134,24 @@ public sealed class BadInputTests
     }
 
     [Test]
+    public void OptionOutOfRange_MessageUsesInvariantNumbers_AndSaysGreaterThanZero()
+    {
+        var culture = System.Globalization.CultureInfo.CurrentCulture;
+        try
+        {
+            System.Globalization.CultureInfo.CurrentCulture = new System.Globalization.CultureInfo("de-DE");
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => (TestData.FastOptions with { ValidationFraction = 0.7 }).Validate())!;
+            Assert.That(e.Message, Does.Contain("between 0 and 0.5; it was 0.7"));
+            e = Assert.Throws<ArgumentOutOfRangeException>(() => (TestData.FastOptions with { LearningRate = 0 }).Validate())!;
+            Assert.That(e.Message, Does.Contain("LearningRate must be greater than 0 and at most 10; it was 0"));
+        }
+        finally
+        {
+            System.Globalization.CultureInfo.CurrentCulture = culture;
+        }
+    }
+
+    [Test]
     public void Evaluate_EmptyClassFolder_IsLeftOutLikeAMissingOne()
     {
         var dir = TestData.TinyDataset(perClass: 2); // 5 labels × 2 images
