@@ -144,6 +144,7 @@ internal static class ModelFile
     {
         var entry = zip.GetEntry(MetadataEntry)
             ?? throw new ModelFormatException(description, $"'{description}' is a zip archive but not a FacialExpression model (no {MetadataEntry}). Pass a file written by ExpressionModel.Save.");
+        CheckSize(entry, MaxMetadataBytes, description);
         ModelMetadata[] metas;
         try
         {
@@ -181,9 +182,25 @@ internal static class ModelFile
         return metas;
     }
 
+    /// <summary>
+    /// The largest entry read: far above what any model needs (the metadata is a few KiB, a <c>Large</c> network's
+    /// weights about 19 MiB), so a file whose entries claim more is refused before it is inflated (a zip bomb).
+    /// </summary>
+    private const long MaxEntryBytes = 1L << 30;
+
+    private const long MaxMetadataBytes = 1L << 20;
+
+    private static void CheckSize(ZipArchiveEntry entry, long max, string description)
+    {
+        if (entry.Length > max)
+            throw new ModelFormatException(description, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"Model file '{description}' is not one this library wrote: its '{entry.FullName}' entry inflates to {entry.Length:N0} bytes (at most {max:N0} are read)."));
+    }
+
     private static MemoryStream CopyEntry(ZipArchive zip, string name, string description)
     {
         var entry = zip.GetEntry(name) ?? throw new ModelFormatException(description, $"Model file '{description}' is incomplete: the '{name}' entry is missing.");
+        CheckSize(entry, MaxEntryBytes, description);
         var copy = new MemoryStream();
         try
         {

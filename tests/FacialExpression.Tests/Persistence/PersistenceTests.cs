@@ -87,6 +87,15 @@ public sealed class PersistenceTests
     }
 
     [Test]
+    public void Load_EntryClaimingMoreThanAModelNeeds_IsRefusedBeforeInflating()
+    {
+        var path = RewriteMetadata(json => json + new string(' ', 2 << 20)); // 2 MiB of padding compresses to a few KiB
+        Assert.That(new FileInfo(path).Length, Is.LessThan(1 << 20), "the file itself is small");
+        var e = Assert.Throws<ModelFormatException>(() => ExpressionModel.Load(path));
+        Assert.That(e!.Message, Does.Contain("metadata.json").And.Contain("inflates to"));
+    }
+
+    [Test]
     public void Save_KeepsNoFolderPathOfTheTrainingMachine()
     {
         var data = TestData.TinyDataset(perClass: 4);
