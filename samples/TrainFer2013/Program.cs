@@ -96,8 +96,9 @@ int Run(ParseResult parse, DirectoryInfo outDir, CancellationToken ct)
     outDir.Create();
     var (train, val) = Splits(parse.GetValue(dataOption)?.FullName ?? Unpack(parse.GetValue(archiveOption)!, outDir, ct), needTrain: !evaluating);
     unpacked = true;
-    if (parse.GetValue(evaluateOption) is { Length: > 0 } existing)
+    if (evaluating)
     {
+        var existing = parse.GetValue(evaluateOption)!;
         // Reports of an evaluation go to OUT/evaluation, so they never replace the reports of the model trained in OUT.
         outDir = outDir.CreateSubdirectory("evaluation");
         var members = new List<ExpressionModel>();

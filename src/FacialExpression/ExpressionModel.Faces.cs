@@ -90,7 +90,7 @@ public sealed partial class ExpressionModel
     /// <param name="outputPath">The annotated image to write: <c>.png</c>, <c>.jpg</c>/<c>.jpeg</c> or <c>.webp</c>. Written to a temporary file and then renamed; replaced if it exists; its folder is created if needed.</param>
     /// <param name="options">Detector, detection resolution, crop margin, or the face-crop mode; not modified.</param>
     /// <returns>The faces drawn, as <see cref="PredictFaces(string, FaceDetectionOptions)"/> returns them.</returns>
-    /// <exception cref="ArgumentException"><paramref name="outputPath"/> has an unsupported extension or its format cannot hold an image this large (WebP: 16,383 pixels a side), or a path is null or empty.</exception>
+    /// <exception cref="ArgumentException"><paramref name="outputPath"/> has an unsupported extension, is <paramref name="imagePath"/> itself, or its format cannot hold an image this large (WebP: 16,383 pixels a side), or a path is null or empty.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="DatasetException">The input file does not exist or is not a readable image.</exception>
     /// <exception cref="IOException">The output file cannot be written.</exception>

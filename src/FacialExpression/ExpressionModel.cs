@@ -330,9 +330,10 @@ public sealed partial class ExpressionModel : IDisposable
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(testData);
         var rows = ReadPathsAndLabels(testData, imagePathColumn, labelColumn);
+        var known = Labels.Select(DatasetReader.Label).ToList(); // once, not per row
         var files = rows.Select(r =>
         {
-            int i = Labels.Select(DatasetReader.Label).ToList().IndexOf(r.Label);
+            int i = known.IndexOf(r.Label);
             if (i < 0) throw new DatasetException(r.Path, $"Label '{r.Label}' of '{r.Path}' is not one the model knows: {string.Join(", ", Labels)}.");
             return (r.Path, i);
         }).ToArray();

@@ -96,6 +96,7 @@ internal static class DatasetReader
     public static (IReadOnlyList<string> Labels, IReadOnlyList<(string Path, int Label)> Files) ScanFolder(string root, IReadOnlyList<string>? knownLabels = null)
     {
         bool testFolder = knownLabels is not null;
+        var known = knownLabels?.Select(Label).ToHashSet(StringComparer.Ordinal);
         int minimumClasses = testFolder ? 1 : 2;
         Guard.NotNullOrEmpty(root, nameof(root));
         var full = Path.GetFullPath(root);
@@ -126,7 +127,7 @@ internal static class DatasetReader
                 .OrderBy(f => f, StringComparer.Ordinal).ToArray();
             if (inClass.Length == 0)
             {
-                if (testFolder && knownLabels!.Select(Label).Contains(labels[c])) continue;
+                if (known?.Contains(labels[c]) == true) continue;
                 if (testFolder) { kept.Add(labels[c]); continue; } // an unknown label: refused by name when mapped
                 throw new DatasetException(classDirs[c], $"Class folder '{classDirs[c]}' holds no images. Add images or remove the folder (classes found: {string.Join(", ", labels)}).");
             }
@@ -293,9 +294,10 @@ internal static class DatasetReader
     private static int[] MapLabels(IReadOnlyList<string> found, IReadOnlyList<string>? expected, string source)
     {
         if (expected is null) return Enumerable.Range(0, found.Count).ToArray();
+        var known = expected.Select(Label).ToList();
         return found.Select(l =>
         {
-            int i = expected.Select(Label).ToList().IndexOf(l);
+            int i = known.IndexOf(l);
             if (i < 0)
                 throw new DatasetException(source, $"'{source}' has class '{l}', which the model does not know. The model's labels are: {string.Join(", ", expected)}.");
             return i;
